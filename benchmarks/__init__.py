@@ -1,0 +1,1 @@
+"""splitsecond.benchmarks"""

@@ -1,0 +1,5 @@
+"""``python -m splitsecond`` runs the CLI."""
+
+from splitsecond.cli import main
+
+main()

@@ -22,7 +22,8 @@ def register_envs() -> None:
     """Register SplitSecond's Gymnasium ids (idempotent)."""
     for env_id, entry_point in _ENTRY_POINTS.items():
         if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=entry_point)
+            # The default clock is "wall": real thinking time makes trajectories nondeterministic.
+            gymnasium.register(id=env_id, entry_point=entry_point, nondeterministic=True)
 
 
 register_envs()

@@ -65,28 +65,43 @@ class Observation:
 
 @dataclass(frozen=True)
 class TokenUsage:
-    """Tokens spent on one decision; ``cached_tokens`` is the part of the prompt served from a cache."""
+    """Tokens spent on one decision; ``cached_tokens`` is the part of the prompt served from a cache.
+
+    ``requests`` counts the model calls behind the decision (a plan-then-act decision may make two);
+    0 means the agent made no model call or does not say.
+    """
 
     prompt_tokens: int = 0
     cached_tokens: int = 0
     completion_tokens: int = 0
+    requests: int = 0
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
             self.prompt_tokens + other.prompt_tokens,
             self.cached_tokens + other.cached_tokens,
             self.completion_tokens + other.completion_tokens,
+            self.requests + other.requests,
         )
 
 
 @dataclass(frozen=True)
 class Trace:
-    """What happened inside one decision, for replays and the plan cache."""
+    """What happened inside one decision, for replays and the plan cache.
+
+    Attributes:
+        prompt: the messages sent to the model (the last call's, if several).
+        raw_output: the model's raw text (the last call's, if several).
+        parsed: the parse result of the raw output.
+        error: why the decision fell back, if it did.
+        plan: the plan in force for this decision (plan-then-act thinking), if any.
+    """
 
     prompt: Any = None
     raw_output: str | None = None
     parsed: Any = None
     error: str | None = None
+    plan: str | None = None
 
 
 @dataclass(frozen=True)

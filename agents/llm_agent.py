@@ -1,0 +1,475 @@
+"""An agent that asks a language model, through LiteLLM, what to do.
+
+``LLMAgent`` reaches any model LiteLLM knows (``model="openai/smollm2-135m"`` with
+``api_base="http://127.0.0.1:8000/v1"`` for our own server, ``"anthropic/..."``, ...). Each
+decision builds a prompt from the env's template (rules, actions, a short history, the current
+text observation), asks for a bounded number of output tokens, and parses the answer.
+
+Output constraints (``structured``):
+
+``choice``
+    ``extra_body={"structured_outputs": {"choice": [...]}}`` (vLLM and our server): the model can
+    only emit an action name.
+``guided_choice``
+    ``extra_body={"guided_choice": [...]}`` (older vLLM).
+``json``
+    ``response_format`` with a JSON schema ``{"action": enum[...]}`` (OpenAI and most servers).
+``none``
+    Free text, parsed robustly (:mod:`splitsecond.agents.parsing`).
+``auto`` (default)
+    Tries ``choice``, then ``json``, then ``none``, moving on when the backend rejects the request
+    (HTTP 400/422) and remembering what worked.
+
+Chain-of-thought and plan calls are never constrained. An unparseable answer or a failed call
+never raises: the decision falls back (``fallback="previous"``: the previous valid action, or the
+idle action at the start; ``"idle"``: the idle action; an ``int``: that action index), is marked
+``Decision.fallback`` and is counted in :attr:`LLMAgent.stats`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from splitsecond.agents.base import Decision, EnvSpec, Observation, TokenUsage, Trace
+from splitsecond.agents.parsing import ParseResult, parse_action, parse_text_action
+from splitsecond.agents.prompts import VARIANTS, PromptTemplate, template_for
+from splitsecond.agents.thinking import ChainOfThought, PlanThenAct, Reflex, ThinkingStyle, parse_thinking
+
+logger = logging.getLogger(__name__)
+
+STRUCTURED_MODES = ("auto", "choice", "guided_choice", "json", "none")
+FALLBACKS = ("previous", "idle")
+IDLE_NAMES = ("idle", "noop", "no_op", "none", "wait", "hold", "stay", "neutral")
+_AUTO_ORDER = ("choice", "json", "none")
+TEXT_ACTION_MIN_TOKENS = 32
+JSON_ACTION_MIN_TOKENS = 32
+"""Output bound of a JSON-schema-constrained decision at least."""
+"""Output bound of a text-action (order text) decision at least."""
+
+
+def idle_action(spec: EnvSpec) -> Any:
+    """The env's do-nothing action: ``spec.metadata["noop_action"]`` if given, else the first
+    action named like ``idle``/``noop``/``wait``, else action 0."""
+    if "noop_action" in spec.metadata:
+        return spec.metadata["noop_action"]
+    for i, name in enumerate(spec.action_names or ()):
+        if name.lower() in IDLE_NAMES:
+            return i
+    return 0
+
+
+@dataclass
+class LLMAgentStats:
+    """Counters of an :class:`LLMAgent` since construction (not reset between episodes).
+
+    Attributes:
+        decisions: decisions made.
+        fallbacks: decisions that used the fallback action.
+        parse_failures: answers that named no valid action.
+        call_errors: model calls that raised (network, server, timeout).
+        requests: model calls made.
+        usage: tokens spent in total.
+        structured_mode: the output constraint in use (``auto`` until one has worked).
+        last_error: the most recent error message.
+    """
+
+    decisions: int = 0
+    fallbacks: int = 0
+    parse_failures: int = 0
+    call_errors: int = 0
+    requests: int = 0
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    structured_mode: str = "auto"
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One model call requested by the decision procedure."""
+
+    messages: list[dict[str, str]]
+    max_tokens: int
+    constrained: bool
+
+
+@dataclass(frozen=True)
+class _Reply:
+    text: str | None
+    usage: TokenUsage
+    error: str | None = None
+
+
+class _Rejected(Exception):
+    """The backend rejected the output constraint (HTTP 400/422)."""
+
+
+class LLMAgent:
+    """An agent backed by a language model reached through LiteLLM (see the module docstring).
+
+    Args:
+        model: a LiteLLM model string, e.g. ``openai/smollm2-135m``.
+        api_base: the OpenAI-compatible endpoint, e.g. ``http://127.0.0.1:8000/v1``.
+        api_key: the key; when ``api_base`` is set and no key is given or in ``OPENAI_API_KEY``,
+            a placeholder is sent (local servers ignore it).
+        thinking: a thinking style or its name (``reflex``, ``plan-then-act:4``, ``cot:96``).
+        structured: output constraint, one of :data:`STRUCTURED_MODES`.
+        temperature: sampling temperature (0 = greedy, reproducible on our server).
+        seed: sampling seed sent with each request (``None``: the episode seed, if any).
+        history: how many past decisions the prompt recalls.
+        prompt: a prompt template, or a variant name of the env's template: ``"full"`` (default,
+            the env's complete rules) or ``"compact"`` (short rules, for small models on a CPU).
+        fallback: ``"previous"``, ``"idle"`` or an action index.
+        timeout_s: per-call timeout.
+        name: the agent's display name (default: the model string and style).
+        extra_params: further keyword arguments for ``litellm.completion``.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        thinking: str | ThinkingStyle = "reflex",
+        structured: str = "auto",
+        temperature: float = 0.0,
+        seed: int | None = None,
+        history: int = 4,
+        prompt: PromptTemplate | str | None = None,
+        fallback: str | int = "previous",
+        timeout_s: float = 60.0,
+        name: str | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError("model must be a non-empty LiteLLM model string, e.g. 'openai/smollm2-135m'")
+        if structured not in STRUCTURED_MODES:
+            raise ValueError(f"structured must be one of {STRUCTURED_MODES}, got {structured!r}")
+        if not isinstance(fallback, int) and fallback not in FALLBACKS:
+            raise ValueError(f"fallback must be one of {FALLBACKS} or an action index, got {fallback!r}")
+        if isinstance(fallback, int) and fallback < 0:
+            raise ValueError(f"fallback action index must be >= 0, got {fallback}")
+        if not (isinstance(history, int) and history >= 0):
+            raise ValueError(f"history must be an integer >= 0, got {history!r}")
+        if not (isinstance(temperature, int | float) and temperature >= 0):
+            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
+        if not (isinstance(timeout_s, int | float) and timeout_s > 0):
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+        self.model = model
+        self.api_base = api_base
+        self.api_key = api_key
+        if api_base and api_key is None and not os.environ.get("OPENAI_API_KEY"):
+            self.api_key = "splitsecond-local"
+        self.thinking: ThinkingStyle = parse_thinking(thinking)
+        self.structured = structured
+        self.temperature = float(temperature)
+        self.seed = seed
+        self.history = history
+        if isinstance(prompt, str) and prompt not in VARIANTS:
+            raise ValueError(f"prompt must be a PromptTemplate or one of {VARIANTS}, got {prompt!r}")
+        self.prompt = prompt
+        self.fallback = fallback
+        self.timeout_s = float(timeout_s)
+        self.extra_params = dict(extra_params or {})
+        self.name = name or f"{model} ({self.thinking.name})"
+        self.stats = LLMAgentStats(structured_mode=structured)
+        self._mode = structured  # resolved constraint (auto narrows it down)
+        self._spec: EnvSpec | None = None
+        self._template: PromptTemplate = template_for("")
+        self._episode_seed: int | None = None
+        self._history: deque[str] = deque(maxlen=max(1, history))
+        self._previous: int | None = None
+        self._plan: str | None = None
+        self._since_plan = 0
+        self._text_mode = False
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, spec: EnvSpec, seed: int | None = None) -> None:
+        """Start an episode of the env in ``spec`` (its action names are required)."""
+        self._text_mode = not spec.action_names
+        if self._text_mode and not spec.metadata.get("text_action_grammar"):
+            raise ValueError(
+                f"LLMAgent needs named discrete actions or a text action grammar; env {spec.env_id!r} "
+                "gives neither action_names nor metadata['text_action_grammar']"
+            )
+        if self._text_mode and isinstance(self.fallback, int):
+            raise ValueError("an action index fallback needs named discrete actions")
+        if isinstance(self.fallback, int) and self.fallback >= len(spec.action_names or ()):
+            raise ValueError(
+                f"fallback action {self.fallback} out of range for {len(spec.action_names)} actions"
+            )
+        import_litellm()  # import it now, not inside the first (timed) decision
+        self._spec = spec
+        if isinstance(self.prompt, PromptTemplate):
+            self._template = self.prompt
+        else:
+            self._template = template_for(spec.env_id, self.prompt or "full")
+        self._episode_seed = seed
+        self._history.clear()
+        self._previous = None
+        self._plan = None
+        self._since_plan = 0
+
+    @property
+    def spec(self) -> EnvSpec:
+        """The env spec of the current episode."""
+        if self._spec is None:
+            raise RuntimeError("LLMAgent.reset(spec, seed) must be called before act()")
+        return self._spec
+
+    def fallback_action(self) -> int:
+        """The action used when the model gives no valid one (see the module docstring)."""
+        if isinstance(self.fallback, int):
+            return self.fallback
+        if self.fallback == "previous" and self._previous is not None and not self._text_mode:
+            return self._previous
+        return idle_action(self.spec)
+
+    # ------------------------------------------------------------------ decisions
+    def act(self, observation: Observation) -> Decision:
+        """Decide for ``observation`` with blocking model calls."""
+        steps = self._steps(observation)
+        try:
+            call = next(steps)
+            while True:
+                call = steps.send(self._complete(call))
+        except StopIteration as stop:
+            return stop.value
+
+    async def aact(self, observation: Observation) -> Decision:
+        """Decide for ``observation`` with asynchronous model calls."""
+        steps = self._steps(observation)
+        try:
+            call = next(steps)
+            while True:
+                call = steps.send(await self._acomplete(call))
+        except StopIteration as stop:
+            return stop.value
+
+    def _steps(self, obs: Observation) -> Generator[_Call, _Reply, Decision]:
+        """The decision procedure of the thinking style; yields calls, receives replies."""
+        spec = self.spec
+        names = list(spec.action_names or ())
+        shown = names or [str(spec.metadata["text_action_grammar"])]
+        style = self.thinking
+        usage = TokenUsage()
+        history = list(self._history)[-self.history :] if self.history else []
+        plan_made = None
+
+        if isinstance(style, PlanThenAct):
+            if self._plan is None or self._since_plan >= style.every:
+                messages = self._template.messages(spec, "plan", shown, obs.text, history)
+                reply = yield _Call(messages, style.plan_tokens, constrained=False)
+                usage = usage + reply.usage
+                if reply.error is None and reply.text and reply.text.strip():
+                    self._plan = " ".join(reply.text.split())
+                    plan_made = self._plan
+                    self._since_plan = 0
+                else:
+                    logger.debug("plan call failed: %s", reply.error)
+            self._since_plan += 1
+            messages = self._template.messages(spec, "act-with-plan", shown, obs.text, history, self._plan)
+            max_tokens, constrained = style.act_tokens, True
+        elif isinstance(style, ChainOfThought):
+            messages = self._template.messages(spec, "chain-of-thought", shown, obs.text, history)
+            max_tokens, constrained = style.max_tokens, False
+        else:
+            assert isinstance(style, Reflex)
+            messages = self._template.messages(spec, "reflex", shown, obs.text, history)
+            max_tokens, constrained = style.max_tokens, True
+        if self._text_mode:  # free-text orders: no choice constraint, room for a line or two
+            max_tokens, constrained = max(max_tokens, TEXT_ACTION_MIN_TOKENS), False
+
+        reply = yield _Call(messages, max_tokens, constrained)
+        usage = usage + reply.usage
+        parsed: ParseResult | None = None
+        error = reply.error
+        if error is None:
+            parsed = (
+                parse_text_action(reply.text, spec) if self._text_mode else parse_action(reply.text, names)
+            )
+            if not parsed.ok:
+                error = f"parse: {parsed.error}"
+                self.stats.parse_failures += 1
+        if parsed is not None and parsed.ok:
+            action, fallback = (parsed.name if self._text_mode else parsed.index), False
+        else:
+            action, fallback = self.fallback_action(), True
+            self.stats.fallbacks += 1
+            self.stats.last_error = error
+            logger.debug("%s falls back to %r: %s", self.name, action, error)
+
+        self._previous = action
+        t_s = obs.time_us / 1e6
+        label = str(action).replace("\n", "; ") if self._text_mode else names[action]
+        self._history.append(f"t={t_s:.2f}s: {label}" + (" (fallback)" if fallback else ""))
+        self.stats.decisions += 1
+        self.stats.usage = self.stats.usage + usage
+        trace = Trace(
+            prompt=messages,
+            raw_output=reply.text,
+            parsed=None
+            if parsed is None
+            else {"action": parsed.name, "method": parsed.method, "error": parsed.error},
+            error=error,
+            plan=plan_made
+            if plan_made is not None
+            else (self._plan if isinstance(style, PlanThenAct) else None),
+        )
+        return Decision(action=action, usage=usage, trace=trace, fallback=fallback)
+
+    # ------------------------------------------------------------------ model calls
+    def _request(self, call: _Call, mode: str) -> dict[str, Any]:
+        """Keyword arguments of ``litellm.completion`` for ``call`` under constraint ``mode``."""
+        max_tokens = call.max_tokens
+        if call.constrained and mode == "json":
+            max_tokens = max(max_tokens, JSON_ACTION_MIN_TOKENS)  # braces, key and quotes need room
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": call.messages,
+            "max_tokens": max_tokens,
+            "temperature": self.temperature,
+            "timeout": self.timeout_s,
+            "num_retries": 0,
+            **self.extra_params,
+        }
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if self.api_key:
+            kwargs["api_key"] = self.api_key
+        seed = self.seed if self.seed is not None else self._episode_seed
+        if seed is not None:
+            kwargs["seed"] = seed
+        names = list(self.spec.action_names or ())
+        if call.constrained and mode == "choice":
+            extra = dict(kwargs.get("extra_body") or {})
+            extra["structured_outputs"] = {"choice": names}
+            kwargs["extra_body"] = extra
+        elif call.constrained and mode == "guided_choice":
+            extra = dict(kwargs.get("extra_body") or {})
+            extra["guided_choice"] = names
+            kwargs["extra_body"] = extra
+        elif call.constrained and mode == "json":
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "action",
+                    "strict": True,
+                    "schema": {
+                        "type": "object",
+                        "properties": {"action": {"type": "string", "enum": names}},
+                        "required": ["action"],
+                        "additionalProperties": False,
+                    },
+                },
+            }
+        return kwargs
+
+    def _modes(self, call: _Call) -> tuple[str, ...]:
+        if not call.constrained:
+            return ("none",)
+        if self._mode == "auto":
+            return _AUTO_ORDER
+        return (self._mode,)
+
+    def _complete(self, call: _Call) -> _Reply:
+        litellm = import_litellm()
+        for mode in self._modes(call):
+            try:
+                response = self._send(litellm.completion, self._request(call, mode), mode, litellm)
+            except _Rejected as exc:
+                logger.info(
+                    "%s: backend rejected output constraint %r (%s); trying the next", self.name, mode, exc
+                )
+                continue
+            except Exception as exc:  # noqa: BLE001 - a failed call must not crash a match
+                return self._failed(exc)
+            return self._accept(response, call, mode)
+        return self._failed(RuntimeError("the backend rejected every output constraint"))
+
+    async def _acomplete(self, call: _Call) -> _Reply:
+        litellm = import_litellm()
+        for mode in self._modes(call):
+            try:
+                response = await self._asend(self._request(call, mode), mode, litellm)
+            except _Rejected as exc:
+                logger.info(
+                    "%s: backend rejected output constraint %r (%s); trying the next", self.name, mode, exc
+                )
+                continue
+            except Exception as exc:  # noqa: BLE001 - a failed call must not crash a match
+                return self._failed(exc)
+            return self._accept(response, call, mode)
+        return self._failed(RuntimeError("the backend rejected every output constraint"))
+
+    def _send(self, completion: Any, kwargs: dict[str, Any], mode: str, litellm: Any) -> Any:
+        self.stats.requests += 1
+        try:
+            return completion(**kwargs)
+        except (litellm.BadRequestError, litellm.UnprocessableEntityError) as exc:
+            if mode != "none" and self._mode == "auto":
+                raise _Rejected(str(exc)[:200]) from exc
+            raise
+
+    async def _asend(self, kwargs: dict[str, Any], mode: str, litellm: Any) -> Any:
+        self.stats.requests += 1
+        try:
+            return await litellm.acompletion(**kwargs)
+        except (litellm.BadRequestError, litellm.UnprocessableEntityError) as exc:
+            if mode != "none" and self._mode == "auto":
+                raise _Rejected(str(exc)[:200]) from exc
+            raise
+
+    def _accept(self, response: Any, call: _Call, mode: str) -> _Reply:
+        if call.constrained and self._mode == "auto":
+            self._mode = mode
+            self.stats.structured_mode = mode
+        return _Reply(text=_content(response), usage=usage_of(response))
+
+    def _failed(self, exc: BaseException) -> _Reply:
+        self.stats.call_errors += 1
+        message = f"{type(exc).__name__}: {exc}"[:300]
+        self.stats.last_error = message
+        logger.warning("%s: model call failed: %s", self.name, message)
+        return _Reply(text=None, usage=TokenUsage(), error=message)
+
+
+def import_litellm() -> Any:
+    """Import LiteLLM offline (local cost map) and quiet its INFO logging."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx"):
+        if logging.getLogger(name).level < logging.WARNING:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    return litellm
+
+
+def _content(response: Any) -> str | None:
+    try:
+        return response.choices[0].message.content
+    except (AttributeError, IndexError, KeyError):
+        return None
+
+
+def usage_of(response: Any) -> TokenUsage:
+    """Token usage of a response, cached prompt tokens included (``prompt_tokens_details``)."""
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return TokenUsage(requests=1)
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    if cached is None and isinstance(details, dict):
+        cached = details.get("cached_tokens")
+    return TokenUsage(
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        cached_tokens=int(cached or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        requests=1,
+    )

@@ -1,0 +1,1 @@
+"""Grammar-constrained decoding (JSON schema, JSON object, choice, regex) via llguidance or xgrammar."""

@@ -1,0 +1,235 @@
+"""``AsyncEngine``: the asyncio front end the HTTP server uses.
+
+The model runs in one background thread (torch releases the GIL inside kernels, so the event loop stays
+responsive during forward passes). ``generate`` validates and tokenises in the caller's thread (so
+``PromptTooLongError``, ``InvalidSchemaError`` and ``EngineOverloadedError`` surface at once), hands the
+request to the engine thread through a queue, and yields ``RequestOutput`` deltas as the engine thread
+publishes them with ``loop.call_soon_threadsafe``. A consumer that stops iterating aborts its request.
+If a step raises, the requests in flight get the error and the engine keeps serving new ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator
+
+from splitsecond.serving.config import EngineConfig
+from splitsecond.serving.engine.llm_engine import LLMEngine
+from splitsecond.serving.errors import EngineDeadError, EngineError, RequestAbortedError
+from splitsecond.serving.loader.model_loader import LoadedModel
+from splitsecond.serving.outputs import EngineStats, RequestOutput
+from splitsecond.serving.sampling_params import SamplingParams
+
+logger = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class _Stream:
+    """Per-request channel from the engine thread to one ``generate`` consumer."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    def put(self, item) -> None:
+        with contextlib.suppress(RuntimeError):  # the consumer's loop is closed
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+
+class AsyncEngine:
+    """Serve many concurrent ``generate`` calls from one engine (see module docstring)."""
+
+    def __init__(
+        self, config: EngineConfig | None = None, loaded: LoadedModel | None = None, **config_kwargs
+    ) -> None:
+        """Build the engine (loads the model unless ``loaded`` is given); the step thread starts lazily."""
+        if config is None:
+            config = EngineConfig(**config_kwargs)
+        elif config_kwargs:
+            raise ValueError("pass either an EngineConfig or keyword fields, not both")
+        self.config = config
+        self.engine = LLMEngine(config, loaded)
+        self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        self._streams: dict[str, _Stream] = {}
+        self._streams_lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._dead: BaseException | None = None
+        self._pending = 0  # submitted but not yet enqueued by the engine thread
+
+    # --- properties the server uses --------------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        """The short name (or file stem) of the served model."""
+        return self.engine.model_name
+
+    @property
+    def max_model_len(self) -> int:
+        """Prompt + output tokens one request may use."""
+        return self.engine.max_model_len
+
+    @property
+    def tokenizer(self):
+        """The model's tokenizer (``encode``, ``decode``, ``apply_chat_template``, ``eos_token_ids``)."""
+        return self.engine.tokenizer
+
+    @property
+    def is_running(self) -> bool:
+        """True while the background step thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stats(self) -> EngineStats:
+        """A snapshot of the engine's counters (read without stopping the step thread)."""
+        return self.engine.stats()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the background step thread (``generate`` also starts it on first use)."""
+        self._ensure_started()
+
+    def _ensure_started(self) -> None:
+        if self._dead is not None:
+            raise EngineDeadError(f"engine stopped: {self._dead}")
+        if self._stopping:
+            raise EngineDeadError("engine is shut down")
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="splitsecond-engine", daemon=True)
+            self._thread.start()
+
+    async def shutdown(self) -> None:
+        """Abort everything in flight and stop the step thread."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._commands.put(("shutdown", None))
+        self._wakeup.set()
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 30)
+
+    # --- requests --------------------------------------------------------------------------------
+    async def generate(
+        self, prompt: str | list[int], params: SamplingParams, request_id: str
+    ) -> AsyncIterator[RequestOutput]:
+        """Stream ``RequestOutput`` for ``prompt`` until it finishes (last one has ``finished=True``)."""
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        with self._streams_lock:
+            if request_id in self._streams:
+                raise ValueError(f"request id {request_id!r} is already in use")
+            self.engine.check_admission(request_id, pending=self._pending)
+            stream = _Stream(loop)
+            self._streams[request_id] = stream
+            self._pending += 1
+        try:
+            req = self.engine.make_request(request_id, prompt, params)
+        except BaseException:
+            with self._streams_lock:
+                self._streams.pop(request_id, None)
+                self._pending -= 1
+            raise
+        self._commands.put(("add", req))
+        self._wakeup.set()
+        finished = False
+        try:
+            while True:
+                item = await stream.queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.finished:
+                    finished = True
+                    return
+        finally:
+            if not finished:
+                self._commands.put(("abort", request_id))
+                self._wakeup.set()
+            with self._streams_lock:
+                self._streams.pop(request_id, None)
+
+    async def abort(self, request_id: str) -> None:
+        """Abort a request: its blocks are freed and its ``generate`` ends with finish_reason 'abort'."""
+        self._commands.put(("abort", request_id))
+        self._wakeup.set()
+
+    # --- engine thread ---------------------------------------------------------------------------
+    def _publish(self, out: RequestOutput) -> None:
+        with self._streams_lock:
+            stream = self._streams.get(out.request_id)
+        if stream is not None:
+            stream.put(out)
+
+    def _fail(self, request_id: str, error: BaseException) -> None:
+        with self._streams_lock:
+            stream = self._streams.get(request_id)
+        if stream is not None:
+            stream.put(error)
+
+    def _drain_commands(self) -> bool:
+        """Apply queued add/abort commands; False when shutdown was requested."""
+        while True:
+            try:
+                kind, arg = self._commands.get_nowait()
+            except queue.Empty:
+                return True
+            if kind == "add":
+                with self._streams_lock:
+                    self._pending -= 1
+                    alive = arg.request_id in self._streams
+                if alive:
+                    try:
+                        self.engine.enqueue(arg)
+                    except Exception as e:  # e.g. duplicate id raced in
+                        self._fail(arg.request_id, e)
+            elif kind == "abort":
+                out = self.engine.abort_request(arg)
+                if out is not None:
+                    self._publish(out)
+            elif kind == "shutdown":
+                for rid in list(self.engine.requests):
+                    out = self.engine.abort_request(rid)
+                    if out is not None:
+                        self._publish(out)
+                return False
+
+    def _run(self) -> None:
+        logger.info("engine thread started")
+        try:
+            while True:
+                if not self._drain_commands():
+                    break
+                if not self.engine.has_unfinished_requests():
+                    self._wakeup.wait(timeout=0.5)
+                    self._wakeup.clear()
+                    continue
+                try:
+                    outputs = self.engine.step()
+                except Exception as e:  # keep serving: fail the requests in flight, not the engine
+                    logger.exception("engine step failed; aborting the requests in flight")
+                    for rid in list(self.engine.requests):
+                        self.engine.abort_request(rid)
+                        self._fail(rid, EngineError(f"engine step failed: {e!r}"))
+                    continue
+                for out in outputs:
+                    self._publish(out)
+                if not self.engine.last_step_scheduled:
+                    self._wakeup.wait(timeout=0.005)  # nothing runnable right now: do not spin
+                    self._wakeup.clear()
+        except BaseException as e:  # pragma: no cover - truly fatal
+            logger.exception("engine thread died")
+            self._dead = e
+            with self._streams_lock:
+                streams = list(self._streams.values())
+            for s in streams:
+                s.put(EngineDeadError(f"engine thread died: {e!r}"))
+        finally:
+            with self._streams_lock:
+                streams = list(self._streams.items())
+            for _rid, s in streams:
+                s.put(RequestAbortedError("engine shut down"))
+            logger.info("engine thread stopped")

@@ -1,0 +1,395 @@
+"""``LLMEngine``: the synchronous core — add requests, ``step()`` the batch, collect outputs.
+
+One ``step`` = schedule (continuous batching, chunked prefill, preemption) -> one forward pass ->
+sample (grammar masks, min-tokens bans) -> append tokens (plus grammar-forced tokens, which need no
+forward pass) -> stop checks -> ``RequestOutput`` deltas. Not thread-safe: ``AsyncEngine`` drives it
+from one thread; ``make_request`` (tokenise, validate, compile grammar) is safe to call from others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+from splitsecond.serving.config import EngineConfig
+from splitsecond.serving.constrained.grammar import GrammarCompiler, apply_bitmask, bitmask_to_ids
+from splitsecond.serving.engine.block_manager import BlockManager
+from splitsecond.serving.engine.detokenizer import IncrementalDetokenizer
+from splitsecond.serving.engine.kv_cache import KVCache
+from splitsecond.serving.engine.model_runner import ForwardItem, ModelRunner
+from splitsecond.serving.engine.scheduler import Scheduler
+from splitsecond.serving.engine.sequence import Request, Sequence
+from splitsecond.serving.errors import EngineOverloadedError, PromptTooLongError
+from splitsecond.serving.layers.sampler import Sampler, SamplingRow
+from splitsecond.serving.loader.model_loader import LoadedModel, load_model
+from splitsecond.serving.outputs import CompletionOutput, EngineStats, Logprob, RequestOutput
+from splitsecond.serving.sampling_params import SamplingParams
+
+logger = logging.getLogger(__name__)
+
+# A grammar row allowing at most this many tokens gets logits for those tokens only (see _logits).
+_SUBSET_LOGITS_MAX = 2048
+
+
+class LLMEngine:
+    """Loads the model and serves requests step by step (see module docstring)."""
+
+    def __init__(self, config: EngineConfig, loaded: LoadedModel | None = None) -> None:
+        """Load ``config.model`` (or reuse ``loaded``, which must match ``config``'s dtype) and size the cache."""
+        self.config = config
+        self.device = config.resolved_device()
+        self.dtype = config.resolved_dtype()
+        if self.device == "cpu":
+            torch.set_num_threads(config.resolved_num_threads())
+        torch.manual_seed(config.seed)
+        if loaded is None:
+            loaded = load_model(config.model, self.dtype, self.device)
+        elif loaded.dtype != self.dtype:
+            raise ValueError(f"preloaded model is {loaded.dtype} but the config asks for {self.dtype}")
+        self.loaded = loaded
+        packing = config.resolved_weight_packing()
+        if loaded.model.weight_packing != packing:
+            if loaded.model.weight_packing is not None:
+                raise ValueError(
+                    f"preloaded model is packed as {loaded.model.weight_packing!r}; the config asks for {packing!r}"
+                )
+            loaded.model.pack_weights(packing)
+        self.model, self.tokenizer = loaded.model, loaded.tokenizer
+        self.model_name = loaded.resolved.name
+        self.weight_packing = packing
+        self.model_config = self.model.config
+        ctx = self.model_config.max_position_embeddings
+        if config.max_model_len is not None and config.max_model_len > ctx:
+            raise ValueError(f"max_model_len {config.max_model_len} exceeds the model's context of {ctx}")
+        num_blocks = config.num_kv_blocks
+        if num_blocks is None:
+            per_block = KVCache.bytes_per_block(self.model_config, config.block_size, self.dtype)
+            num_blocks = max(2, config.kv_cache_memory_mb * 2**20 // per_block)
+        self.max_model_len = min(config.max_model_len or ctx, num_blocks * config.block_size)
+        self.kv_cache = KVCache(self.model_config, num_blocks, config.block_size, self.dtype, self.device)
+        self.runner = ModelRunner(self.model, self.kv_cache, self.device)
+        self.block_manager = BlockManager(num_blocks, config.block_size, config.enable_prefix_caching)
+        self.scheduler = Scheduler(self.block_manager, config.max_num_seqs, config.max_num_batched_tokens)
+        self.sampler = Sampler()
+        self.grammars = GrammarCompiler(self.tokenizer)
+        self.requests: dict[str, Request] = {}
+        self.eos_ids = frozenset(self.tokenizer.eos_token_ids)
+        self._prompt_tokens_total = 0
+        self._generation_tokens_total = 0
+        self._forced_tokens_total = 0
+        self._requests_finished = 0
+        self.last_step_scheduled = False  # False: the last step found nothing it could run
+        logger.info(
+            "engine ready: %s on %s/%s (weights packed: %s), %d KV blocks x %d tokens, max_model_len %d",
+            self.model_name,
+            self.device,
+            self.dtype,
+            packing,
+            num_blocks,
+            config.block_size,
+            self.max_model_len,
+        )
+
+    # --- submitting ------------------------------------------------------------------------------
+    def make_request(self, request_id: str, prompt: str | list[int], params: SamplingParams) -> Request:
+        """Tokenise and validate a request (raises ``PromptTooLongError``, ``InvalidSchemaError``)."""
+        if not isinstance(params, SamplingParams):
+            raise TypeError(f"params must be SamplingParams, got {type(params).__name__}")
+        if isinstance(prompt, str):
+            text: str | None = prompt
+            ids = self.tokenizer.encode(prompt)
+        else:
+            text = None
+            ids = [int(t) for t in prompt]
+            vocab = self.model_config.vocab_size
+            bad = [t for t in ids if not 0 <= t < vocab]
+            if bad:
+                raise ValueError(f"prompt token ids must be in [0, {vocab}); got {bad[:5]}")
+        if not ids:
+            raise ValueError("prompt is empty")
+        if len(ids) + params.max_tokens > self.max_model_len:
+            raise PromptTooLongError(len(ids), params.max_tokens, self.max_model_len)
+        grammar = self.grammars.compile(params.structured) if params.structured is not None else None
+        req = Request(request_id=request_id, prompt=text, prompt_token_ids=ids, params=params)
+        for i in range(params.n):
+            gen = None
+            if params.seed is not None:
+                gen = torch.Generator(device=self.device).manual_seed(params.seed + i)
+            matcher = self.grammars.matcher(grammar) if grammar is not None else None
+            detok = IncrementalDetokenizer(self.tokenizer, params.stop_strings, params.skip_special_tokens)
+            req.seqs.append(Sequence(req, i, ids, gen, matcher, detok))
+        return req
+
+    def add_request(self, request_id: str, prompt: str | list[int], params: SamplingParams) -> Request:
+        """Validate and queue a request; raises ``EngineOverloadedError`` when the queue is full."""
+        self.check_admission(request_id)
+        req = self.make_request(request_id, prompt, params)
+        self.enqueue(req)
+        return req
+
+    def check_admission(self, request_id: str, pending: int = 0) -> None:
+        """Raise if ``request_id`` is in use or the waiting queue (plus ``pending``) is full."""
+        if request_id in self.requests:
+            raise ValueError(f"request id {request_id!r} is already in use")
+        if len(self.scheduler.waiting) + pending >= self.config.max_waiting:
+            raise EngineOverloadedError(
+                f"{len(self.scheduler.waiting) + pending} requests waiting (max_waiting={self.config.max_waiting})"
+            )
+
+    def enqueue(self, req: Request) -> None:
+        """Queue a request built by ``make_request``."""
+        if req.request_id in self.requests:
+            raise ValueError(f"request id {req.request_id!r} is already in use")
+        self.requests[req.request_id] = req
+        first = req.seqs[0]
+        for seq in req.seqs:
+            if (
+                seq is not first
+                and self.config.enable_prefix_caching
+                and len(first.token_ids) > self.config.block_size
+            ):
+                seq.wait_for = first  # share the prompt's blocks once the first sibling computed them
+            self.scheduler.add(seq)
+
+    def abort_request(self, request_id: str) -> RequestOutput | None:
+        """Stop a request now, freeing its blocks; returns its final output (None if unknown/finished)."""
+        req = self.requests.get(request_id)
+        if req is None:
+            return None
+        for seq in req.seqs:
+            if not seq.finished:
+                seq.finish_reason = "abort"
+                self.scheduler.finish(seq)
+        return self._finish_request_output(req)
+
+    # --- stepping --------------------------------------------------------------------------------
+    def has_unfinished_requests(self) -> bool:
+        """True while any request is waiting or running."""
+        return bool(self.requests)
+
+    @torch.inference_mode()
+    def step(self) -> list[RequestOutput]:
+        """Run one scheduling step + forward pass; returns outputs of requests that progressed."""
+        batch = self.scheduler.schedule()
+        self.last_step_scheduled = not batch.empty
+        if batch.empty:
+            return []
+        now = time.monotonic()
+        items: list[ForwardItem] = []
+        sample_seqs: list[Sequence] = []
+        for seq, n in zip(batch.seqs, batch.num_tokens, strict=False):
+            c = seq.num_computed_tokens
+            ends = c + n == seq.num_tokens
+            items.append(ForwardItem(seq.token_ids[c : c + n], c, seq.block_table, 1 if ends else 0))
+            if ends:
+                sample_seqs.append(seq)
+            req = seq.request
+            if req.first_scheduled_time is None:
+                req.first_scheduled_time = now
+        grammar_masks = self._grammar_masks(sample_seqs)
+        hidden = self.runner.run_hidden(items)
+        logits = self._logits(hidden, sample_seqs, grammar_masks)
+        touched: dict[str, Request] = {}
+        for seq, n in zip(batch.seqs, batch.num_tokens, strict=False):
+            seq.num_computed_tokens += n
+            if seq.num_computed_tokens <= seq.num_prompt_tokens:
+                self._prompt_tokens_total += n
+            self.block_manager.register_computed(seq)
+            seq.request.num_forward_passes += 1
+        if sample_seqs:
+            self._sample_and_append(logits, sample_seqs, grammar_masks)
+            for seq in sample_seqs:
+                touched[seq.request.request_id] = seq.request
+        outputs = []
+        for req in touched.values():
+            outputs.append(self._make_output(req))
+        return outputs
+
+    def _grammar_masks(self, seqs: list[Sequence]) -> dict[int, torch.Tensor]:
+        """Allowed-token bitmask of each grammar-constrained row, computed before the forward pass."""
+        rows = [i for i, s in enumerate(seqs) if s.grammar is not None]
+        if not rows:
+            return {}
+        words = (self.model_config.vocab_size + 31) // 32
+        bitmask = torch.full((len(rows), words), -1, dtype=torch.int32)
+        for j, i in enumerate(rows):
+            seqs[i].grammar.fill_bitmask(bitmask, j)
+        return {i: bitmask[j] for j, i in enumerate(rows)}
+
+    def _logits(
+        self, hidden: torch.Tensor, seqs: list[Sequence], masks: dict[int, torch.Tensor]
+    ) -> torch.Tensor:
+        """Float32 logits per sampled row; rows whose grammar allows few tokens compute only those."""
+        vocab = self.model_config.vocab_size
+        subset: dict[int, torch.Tensor] = {}
+        if masks and self.model.can_compute_subset:
+            for i, row_mask in masks.items():
+                if seqs[i].params.logprobs is None:  # logprobs need the full distribution
+                    ids = bitmask_to_ids(row_mask, vocab)
+                    if 0 < len(ids) <= _SUBSET_LOGITS_MAX:
+                        subset[i] = ids.to(hidden.device)
+        if not subset:
+            return self.model.compute_logits(hidden) if hidden.shape[0] else hidden.new_empty(0, vocab)
+        logits = torch.full((hidden.shape[0], vocab), float("-inf"), device=hidden.device)
+        full = [i for i in range(hidden.shape[0]) if i not in subset]
+        if full:
+            logits[full] = self.model.compute_logits(hidden[full])
+        for i, ids in subset.items():
+            logits[i, ids] = self.model.compute_logits_subset(hidden[i], ids)
+        return logits
+
+    def _sample_and_append(
+        self, logits: torch.Tensor, seqs: list[Sequence], masks: dict[int, torch.Tensor]
+    ) -> None:
+        raw = logits
+        need_raw = any(s.params.logprobs is not None for s in seqs)
+        masked = [s for s in seqs if s.grammar is not None or s.num_output_tokens < s.params.min_tokens]
+        if masked and need_raw:
+            logits = logits.clone()
+        if masks:
+            rows = list(masks)
+            sub = logits[rows]
+            apply_bitmask(sub, torch.stack([masks[i] for i in rows]))
+            logits[rows] = sub
+        for i, s in enumerate(seqs):
+            if s.num_output_tokens < s.params.min_tokens:
+                banned = set(s.params.stop_token_ids or ())
+                if not s.params.ignore_eos:
+                    banned |= self.eos_ids
+                if banned:
+                    logits[i, list(banned)] = float("-inf")
+        rows = [
+            SamplingRow(s.params.temperature, s.params.top_p, s.params.top_k, s.generator, s.params.logprobs)
+            for s in seqs
+        ]
+        result = self.sampler(logits, rows, raw_logits=raw if need_raw else None)
+        now = time.monotonic()
+        for i, seq in enumerate(seqs):
+            req = seq.request
+            if req.first_token_time is None:
+                req.first_token_time = now
+            lp = result.logprobs[i]
+            if lp is not None and seq.logprobs is not None:
+                tok = result.token_ids[i]
+                top = dict(zip(lp[2], lp[3], strict=False))
+                seq.logprobs.append(Logprob(tok, lp[0], lp[1], self.tokenizer.decode([tok], False), top))
+            self._append_token(seq, result.token_ids[i])
+            # Grammar-forced continuation: no forward pass needed (skipped when logprobs are wanted).
+            while not seq.finished and seq.grammar is not None and seq.params.logprobs is None:
+                forced = seq.grammar.forced_tokens()
+                if not forced:
+                    break
+                for tok in forced:
+                    self._forced_tokens_total += 1
+                    self._append_token(seq, tok)
+                    if seq.finished:
+                        break
+
+    def _append_token(self, seq: Sequence, token: int) -> None:
+        seq.token_ids.append(token)
+        self._generation_tokens_total += 1
+        p = seq.params
+        n_out = seq.num_output_tokens
+        past_min = n_out > p.min_tokens  # EOS/stop may end the output only after min_tokens tokens
+        if seq.grammar is not None and not seq.grammar.accept(token):
+            logger.error("grammar rejected token %d of %s: %s", token, seq, seq.grammar.error)
+            self._finish(seq, "stop", None)
+            return
+        if token in self.eos_ids and not p.ignore_eos and past_min:
+            self._finish(seq, "stop", None)
+            return
+        if p.stop_token_ids and token in p.stop_token_ids and past_min:
+            self._finish(seq, "stop", token)
+            return
+        stop = seq.detokenizer.append(token, check_stop=past_min)
+        if stop is not None:
+            self._finish(seq, "stop", stop)
+        elif seq.grammar is not None and seq.grammar.is_stopped:
+            self._finish(seq, "stop", None)
+        elif n_out >= p.max_tokens or seq.num_tokens >= self.max_model_len:
+            self._finish(seq, "length", None)
+
+    def _finish(self, seq: Sequence, reason: str, stop_reason: str | int | None) -> None:
+        seq.finish_reason = reason
+        seq.stop_reason = stop_reason
+        self.scheduler.finish(seq)
+
+    # --- outputs ---------------------------------------------------------------------------------
+    def _completion(self, seq: Sequence) -> CompletionOutput:
+        detok = seq.detokenizer
+        finished = seq.finished
+        emit_len = detok.emittable_len(finished)
+        prev_len = seq.num_emitted_chars
+        text = detok.text[:emit_len]
+        delta_text = text[prev_len:] if emit_len >= prev_len else ""
+        seq.num_emitted_chars = max(prev_len, emit_len)
+        out_ids = seq.output_token_ids
+        delta_ids = out_ids[seq.num_emitted_tokens :]
+        seq.num_emitted_tokens = len(out_ids)
+        delta_lp = None
+        if seq.logprobs is not None:
+            delta_lp = seq.logprobs[seq.num_emitted_logprobs :]
+            seq.num_emitted_logprobs = len(seq.logprobs)
+        return CompletionOutput(
+            index=seq.index,
+            text=text,
+            token_ids=list(out_ids),
+            delta_text=delta_text,
+            delta_token_ids=delta_ids,
+            logprobs=list(seq.logprobs) if seq.logprobs is not None else None,
+            finish_reason=seq.finish_reason,
+            stop_reason=seq.stop_reason,
+            delta_logprobs=delta_lp,
+        )
+
+    def _make_output(self, req: Request) -> RequestOutput:
+        finished = req.finished
+        if finished:
+            return self._finish_request_output(req)
+        return self._build_output(req, finished=False)
+
+    def _build_output(self, req: Request, finished: bool) -> RequestOutput:
+        return RequestOutput(
+            request_id=req.request_id,
+            prompt_token_ids=req.prompt_token_ids,
+            num_cached_tokens=req.num_cached_tokens,
+            outputs=[self._completion(s) for s in req.seqs],
+            finished=finished,
+            metrics={
+                "arrival_time": req.arrival_time,
+                "first_scheduled_time": req.first_scheduled_time,
+                "first_token_time": req.first_token_time,
+                "finish_time": req.finish_time,
+                "num_forward_passes": req.num_forward_passes,
+                "num_prompt_tokens": len(req.prompt_token_ids),
+                "num_generated_tokens": sum(s.num_output_tokens for s in req.seqs),
+            },
+            prompt=req.prompt,
+        )
+
+    def _finish_request_output(self, req: Request) -> RequestOutput:
+        req.finish_time = time.monotonic()
+        self.requests.pop(req.request_id, None)
+        self._requests_finished += 1
+        return self._build_output(req, finished=True)
+
+    def stats(self) -> EngineStats:
+        """Current load and counters."""
+        bm = self.block_manager
+        return EngineStats(
+            num_running=len(self.scheduler.running),
+            num_waiting=len(self.scheduler.waiting),
+            num_swapped=len(self.scheduler.swapped),
+            free_blocks=bm.num_free_blocks,
+            total_blocks=bm.num_blocks,
+            block_size=bm.block_size,
+            prefix_cache_queries=bm.prefix_queries,
+            prefix_cache_hits=bm.prefix_hits,
+            prompt_tokens_total=self._prompt_tokens_total,
+            generation_tokens_total=self._generation_tokens_total,
+            num_preemptions=self.scheduler.num_preemptions,
+            num_forward_passes=self.runner.num_forward_passes,
+            forced_tokens_total=self._forced_tokens_total,
+            requests_finished=self._requests_finished,
+        )

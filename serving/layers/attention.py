@@ -1,0 +1,98 @@
+"""Paged attention: varlen queries over a block-paged KV cache, one code path for every device.
+
+Each forward pass writes the new tokens' K/V into their cache slots, then each *group* of sequences
+gathers its KV blocks ([B, num_blocks * block_size] keys, padded) and runs
+``scaled_dot_product_attention`` with a mask that is causal inside the new tokens and open over the
+past. This serves prefill chunks, decode (1 new token) and speculative verification (k new tokens) alike.
+Decodes are grouped apart from longer queries so a batch of decodes is not padded to a prefill's length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class AttentionGroup:
+    """Sequences attended in one SDPA call: padded queries [B, Q] over their gathered blocks [B, NB].
+
+    ``query_index`` ([B, Q]) indexes the flat token dimension (None: the group is all tokens in order,
+    B == 1). ``mask`` ([B, 1, Q, NB * block_size], True = attend) is None when nothing needs masking.
+    ``key_len`` trims the gathered keys (B == 1 only) so no mask is needed for a single decode.
+    ``out_valid`` ([B * Q] bool) selects real (non-padding) queries; ``out_index`` their flat positions.
+    """
+
+    key_blocks: torch.Tensor
+    query_index: torch.Tensor | None
+    mask: torch.Tensor | None
+    key_len: int | None
+    out_valid: torch.Tensor | None
+    out_index: torch.Tensor | None
+
+
+@dataclass
+class AttentionMetadata:
+    """Per-forward-pass attention inputs, built once by the model runner and shared by all layers."""
+
+    slot_blocks: torch.Tensor  # [T] block id of each new token's KV slot
+    slot_offsets: torch.Tensor  # [T] offset inside that block
+    groups: list[AttentionGroup]
+    num_tokens: int
+
+
+class PagedAttention(nn.Module):
+    """Store new K/V into the paged cache and attend (GQA) over each sequence's blocks."""
+
+    def __init__(self, num_heads: int, num_kv_heads: int, head_dim: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
+        self.head_dim = head_dim
+        self.scale = head_dim**-0.5
+        self.gqa = num_heads != num_kv_heads
+
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        meta: AttentionMetadata,
+    ) -> torch.Tensor:
+        """q: [T, H, D]; k, v: [T, KVH, D]; caches: [num_blocks, block_size, KVH, D] -> [T, H * D]."""
+        k_cache[meta.slot_blocks, meta.slot_offsets] = k
+        v_cache[meta.slot_blocks, meta.slot_offsets] = v
+        T = meta.num_tokens
+        out = None
+        for g in meta.groups:
+            qg = q.unsqueeze(0) if g.query_index is None else q[g.query_index]  # [B, Q, H, D]
+            B, NB = g.key_blocks.shape
+            kg = k_cache[g.key_blocks].view(B, -1, self.num_kv_heads, self.head_dim)
+            vg = v_cache[g.key_blocks].view(B, -1, self.num_kv_heads, self.head_dim)
+            if g.key_len is not None:
+                kg, vg = kg[:, : g.key_len], vg[:, : g.key_len]
+            o = F.scaled_dot_product_attention(
+                qg.transpose(1, 2),
+                kg.transpose(1, 2),
+                vg.transpose(1, 2),
+                attn_mask=g.mask,
+                scale=self.scale,
+                enable_gqa=self.gqa,
+            ).transpose(1, 2)  # [B, Q, H, D]
+            if g.query_index is None:
+                return o.reshape(T, self.num_heads * self.head_dim)
+            o = o.reshape(-1, self.num_heads, self.head_dim)
+            if out is None:
+                if len(meta.groups) == 1 and g.out_valid is None:
+                    return o.reshape(T, self.num_heads * self.head_dim)  # covers all tokens, in order
+                out = q.new_empty(T, self.num_heads, self.head_dim)
+            if g.out_valid is None:
+                out[g.out_index] = o
+            else:
+                out[g.out_index] = o[g.out_valid]
+        return out.view(T, self.num_heads * self.head_dim)

@@ -1,0 +1,27 @@
+"""RMSNorm, optionally fused with the residual add that precedes it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square layer norm (Llama): ``x / rms(x) * weight``, computed in float32."""
+
+    def __init__(self, hidden_size: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(hidden_size), requires_grad=False)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None):
+        """Normalise ``x`` (after adding ``residual`` when given; then also returns the new residual)."""
+        if residual is not None:
+            x = x + residual
+            residual = x
+        if x.dtype == torch.float32:
+            out = torch.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+        else:
+            xf = x.float()
+            out = (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype) * self.weight
+        return out if residual is None else (out, residual)

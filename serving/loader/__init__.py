@@ -1,0 +1,1 @@
+"""Loading model weights, configs and tokenizers from GGUF files and Hugging Face safetensors folders."""

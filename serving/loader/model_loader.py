@@ -1,0 +1,59 @@
+"""``load_model``: resolve a model name/path, read its weights and build the torch module on a device."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import torch
+from splitsecond.serving.loader.gguf import load_gguf
+from splitsecond.serving.loader.registry import ResolvedModel, resolve_model
+from splitsecond.serving.loader.safetensors import load_safetensors_folder
+from splitsecond.serving.loader.tokenizer import Tokenizer
+from splitsecond.serving.models.llama import LlamaForCausalLM
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to serve: the module, its tokenizer and where it came from."""
+
+    model: LlamaForCausalLM
+    tokenizer: Tokenizer
+    resolved: ResolvedModel
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the weights."""
+        return self.model.embed_tokens.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights live."""
+        return self.model.embed_tokens.weight.device
+
+
+def load_model(model: str, dtype: torch.dtype, device: str) -> LoadedModel:
+    """Load ``model`` (short name or path) as an eval-mode module in ``dtype`` on ``device``."""
+    t0 = time.perf_counter()
+    resolved = resolve_model(model)
+    if resolved.format == "gguf":
+        config, state, tokenizer = load_gguf(resolved.path)
+    else:
+        config, state, tokenizer = load_safetensors_folder(resolved.path)
+    rope_freqs = state.pop("rope_freqs", None)
+    module = LlamaForCausalLM(config).to(device=device, dtype=dtype)  # weights uninitialised until loaded
+    module.rotary.build_tables(rope_freqs.float() if rope_freqs is not None else None, dtype)
+    module.load_hf_state_dict(state)
+    module.eval().requires_grad_(False)
+    logger.info(
+        "loaded %s (%s) in %.1fs on %s as %s",
+        resolved.name,
+        resolved.format,
+        time.perf_counter() - t0,
+        device,
+        dtype,
+    )
+    return LoadedModel(module, tokenizer, resolved)

@@ -1,0 +1,116 @@
+"""``splitsecond leaderboard``: run a leaderboard from a TOML config and write its report.
+
+* ``splitsecond leaderboard run CONFIG [--db PATH] [--workers N] [--ray-address ADDR] [--rerun]``
+* ``splitsecond leaderboard report [--db PATH] [--out DIR] [--name NAME]``
+
+See :mod:`splitsecond.benchmarks.leaderboard` for the config format and what is computed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from splitsecond.cli import app
+
+leaderboard_app = typer.Typer(
+    name="leaderboard",
+    help="Round-robin tournaments and shared-market sessions with bootstrap-CI ratings.",
+    no_args_is_help=True,
+)
+app.add_typer(leaderboard_app, name="leaderboard")
+
+
+@leaderboard_app.command("run")
+def run(
+    config: Path = typer.Argument(
+        ..., help="Leaderboard TOML config, e.g. benchmarks/configs/leaderboard-quick.toml."
+    ),
+    db: Path | None = typer.Option(
+        None, help="Results database (default runs/leaderboards/<name>/results.sqlite)."
+    ),
+    workers: int | None = typer.Option(None, help="Matches played at once (default: CPU count)."),
+    ray_address: str | None = typer.Option(
+        None, help="Run on Ray: 'local' starts a local instance, else a ray.init address (auto, ray://...)."
+    ),
+    rerun: bool = typer.Option(False, help="Play every match again, forgetting stored outcomes."),
+    retry_failed: bool = typer.Option(False, help="Give matches marked failed another round of attempts."),
+    limit: int | None = typer.Option(None, help="Play at most this many matches now (resume later)."),
+    report: bool = typer.Option(True, help="Write the report next to the database when the run completes."),
+) -> None:
+    """Play every unfinished match of CONFIG and record it; resumable."""
+    from rich.console import Console
+
+    from splitsecond.benchmarks.leaderboard import ConfigError, LiveProgress, load_config, run_leaderboard
+    from splitsecond.benchmarks.leaderboard.runner import default_db_path
+
+    console = Console()
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    db_path = db or default_db_path(cfg)
+    try:
+        with LiveProgress(console) as live:
+            summary = run_leaderboard(
+                cfg,
+                db_path,
+                workers=workers,
+                ray_address=ray_address,
+                rerun=rerun,
+                retry_failed=retry_failed,
+                limit=limit,
+                on_event=live,
+            )
+    except (ValueError, RuntimeError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    c = summary.status_counts
+    console.print(
+        f"{summary.played} match(es) played in {summary.wall_s:.1f} s "
+        f"({summary.matches_per_min:.1f}/min, {summary.backend} x{summary.workers}); "
+        f"store {db_path}: {c.get('done', 0)} done, {c.get('forfeit', 0)} forfeit, "
+        f"{c.get('failed', 0)} failed, {c.get('pending', 0)} pending"
+    )
+    if summary.interrupted:
+        console.print("[yellow]interrupted[/yellow]: run the same command again to resume")
+        raise typer.Exit(130)
+    if report and c.get("pending", 0) == 0:
+        _write(db_path, db_path.parent / "report", cfg.name, console)
+
+
+def _write(db_path: Path, out: Path, name: str | None, console: object) -> None:
+    from splitsecond.benchmarks.leaderboard import build_report, write_report
+
+    paths = write_report(build_report(db_path, name), out)
+    console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['json'].name})")  # type: ignore[attr-defined]
+
+
+@leaderboard_app.command("report")
+def report(
+    db: Path = typer.Option(Path("runs/leaderboards/quick/results.sqlite"), help="Results database."),
+    out: Path | None = typer.Option(None, help="Output folder (default: <db folder>/report)."),
+    name: str | None = typer.Option(None, help="Leaderboard in the store (default: the latest run)."),
+    gifs: bool = typer.Option(True, help="Export GIF replays of notable StreetFighter matches."),
+    gif_frames: int = typer.Option(
+        150, min=1, help="Most frames per replay GIF (longer matches are subsampled)."
+    ),
+) -> None:
+    """Write Markdown, JSON and HTML reports (with figures) from a results database."""
+    from rich.console import Console
+
+    from splitsecond.benchmarks.leaderboard import build_report, write_report
+
+    console = Console()
+    try:
+        data = build_report(db, name)
+    except (FileNotFoundError, KeyError) as exc:
+        console.print(f"[red]error:[/red] {exc.args[0] if exc.args else exc}")
+        raise typer.Exit(1) from None
+    paths = write_report(data, out or db.parent / "report", gifs=gifs, gif_max_frames=gif_frames)
+    for env, sec in data["envs"].items():
+        top = ", ".join(f"{s['name']} ({s['elo']:.0f})" for s in sec["standings"][:3])
+        console.print(f"{env}: {sec['finished']}/{sec['scheduled']} matches; top: {top}")
+    console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['json'].name})")

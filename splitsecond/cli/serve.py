@@ -1,0 +1,68 @@
+"""``splitsecond serve [MODEL]``: the OpenAI-compatible server over SplitSecond's own engine."""
+
+from __future__ import annotations
+
+import typer
+
+from splitsecond.cli import app
+
+
+@app.command()
+def serve(
+    model: str = typer.Argument("smollm2-135m", help="Model short name or alias to serve."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="SPLITSECOND_API_KEY", help="Require 'Authorization: Bearer <key>' on /v1."
+    ),
+    served_model_name: str | None = typer.Option(None, help="Name to serve the model under."),
+    alias: list[str] = typer.Option([], "--alias", help="Further accepted model name (repeatable)."),
+    dtype: str | None = typer.Option(None, help="Engine dtype (default: the engine's 'auto')."),
+    device: str | None = typer.Option(None, help="Engine device (default: the engine's 'auto')."),
+    block_size: int | None = typer.Option(None, help="KV-cache block size in tokens."),
+    kv_cache_memory_mb: int | None = typer.Option(None, help="Memory for the KV cache, MiB."),
+    max_num_seqs: int | None = typer.Option(None, help="Most sequences in one batch."),
+    max_num_batched_tokens: int | None = typer.Option(None, help="Most tokens in one step."),
+    max_model_len: int | None = typer.Option(None, help="Context length (default: the model's)."),
+    max_waiting: int | None = typer.Option(None, help="Queued requests before answering 429."),
+    prefix_caching: bool = typer.Option(
+        True, "--prefix-caching/--no-prefix-caching", help="Reuse KV of shared prefixes."
+    ),
+    seed: int | None = typer.Option(None, help="Engine seed."),
+    num_kv_blocks: int | None = typer.Option(None, help="KV-cache blocks (overrides --kv-cache-memory-mb)."),
+    num_threads: int | None = typer.Option(None, help="torch CPU threads (default: torch's)."),
+    max_n: int = typer.Option(16, help="Largest n (choices per request) accepted."),
+    log_level: str = typer.Option("warning", help="uvicorn log level."),
+) -> None:
+    """Serve MODEL through an OpenAI-compatible API (chat, completions, models, health, metrics)."""
+    from splitsecond.serving.server import ServerConfig, build_engine_config, run_server
+
+    try:
+        server_config = ServerConfig(
+            host=host,
+            port=port,
+            api_key=api_key or None,
+            served_model_name=served_model_name,
+            model_aliases=tuple(alias),
+            max_n=max_n,
+            log_level=log_level,
+        )
+        engine_config = build_engine_config(
+            model,
+            dtype=dtype,
+            device=device,
+            block_size=block_size,
+            kv_cache_memory_mb=kv_cache_memory_mb,
+            max_num_seqs=max_num_seqs,
+            max_num_batched_tokens=max_num_batched_tokens,
+            max_model_len=max_model_len,
+            max_waiting=max_waiting,
+            enable_prefix_caching=prefix_caching,
+            seed=seed,
+            num_kv_blocks=num_kv_blocks,
+            num_threads=num_threads,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"splitsecond serve: {model} on http://{host}:{port}/v1", err=True)
+    run_server(engine_config, server_config)

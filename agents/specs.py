@@ -46,6 +46,7 @@ LLM_OPTIONS = (
     "fallback",
     "timeout_s",
     "name",
+    "prompt",
     "api_key_env",
 )
 _CLASS_RE = re.compile(r"^(?P<module>[A-Za-z_][\w.]*|[^?]+\.py):(?P<cls>[A-Za-z_]\w*)$")

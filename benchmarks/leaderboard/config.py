@@ -1,0 +1,506 @@
+"""Leaderboard configuration: a TOML file naming agents, envs, seeds, clock mode and latency settings.
+
+::
+
+    [leaderboard]
+    name = "quick"
+    mode = "virtual"              # arena mode: virtual (deterministic) or realtime
+    seeds = [1, 2]                # default seeds of every env
+    act_timeout_s = 20.0          # an agent slower than this on one decision forfeits
+    max_attempts = 3              # a match whose worker fails this often is marked failed
+    serve = "smollm2-135m"        # start our server on this model; agent specs may use {serve}
+
+    [envs.streetfighter]
+    characters = [["kai", "kai"], ["zara", "brick"]]
+    round_seconds = 10
+    rounds_to_win = 1
+
+    [envs.hftbench]
+    seeds = [1, 2, 3]
+    session_seconds = 30
+
+    [[agents]]
+    name = "punisher"
+    spec = "punisher"
+    latency = ["fixed:50", "fixed:200"]     # two variants: punisher@fixed:50, punisher@fixed:200
+
+    [[agents]]
+    name = "smollm2"
+    spec = "openai/smollm2-135m@{serve}?thinking=reflex"
+    latency = "token:smollm2-135m-cpu"
+    envs = ["streetfighter"]
+
+:func:`load_config` reads and validates a file; :meth:`LeaderboardConfig.validate` builds every
+agent, latency model and env once, so a bad entry is reported before any match runs, with a
+message naming it (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from splitsecond.agents.arena.config import MODES
+
+SERVE_PLACEHOLDER = "{serve}"
+"""Written in an agent spec, replaced by the embedded server's ``api_base`` at run time."""
+
+ENV_IDS = {"streetfighter": "splitsecond/StreetFighter-v0", "hftbench": "splitsecond/HFTBench-v0"}
+"""Short env names accepted in ``[envs.<name>]`` and ``agents.envs``, and their Gymnasium ids."""
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:+\-]+$")
+_DUMMY_API_BASE = "http://127.0.0.1:9/v1"
+
+
+class ConfigError(ValueError):
+    """A leaderboard config is invalid; the message names the bad entry and what is valid."""
+
+
+def env_key(name: str) -> str:
+    """The short name (``streetfighter``/``hftbench``) of an env given by short name or Gymnasium id.
+
+    Raises:
+        ConfigError: for an unknown env.
+    """
+    text = str(name).strip()
+    low = text.rsplit("/", 1)[-1].lower().split("-v")[0]
+    if low in ENV_IDS:
+        return low
+    raise ConfigError(f"unknown env {name!r}; valid: {', '.join(ENV_IDS)} (or {', '.join(ENV_IDS.values())})")
+
+
+def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in {where}; valid: {', '.join(allowed)}")
+
+
+def _check_seeds(seeds: Any, where: str) -> tuple[int, ...]:
+    if (
+        not isinstance(seeds, list | tuple)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise ConfigError(f"{where} must be a non-empty list of distinct integers >= 0, got {seeds!r}")
+    return tuple(seeds)
+
+
+def _positive(value: Any, where: str, integer: bool = False, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    kinds = int if integer else int | float
+    if not isinstance(value, kinds) or isinstance(value, bool) or value <= 0:
+        what = "a positive integer" if integer else "a number > 0"
+        raise ConfigError(f"{where} must be {what}{' or left out' if optional else ''}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class EnvSettings:
+    """One env of the leaderboard and how its matches are set up.
+
+    Attributes:
+        key: ``streetfighter`` or ``hftbench``.
+        seeds: match seeds (each pairing/session is played once per seed).
+        env_kwargs: keyword arguments of the env's multi-agent class (``round_seconds``,
+            ``session_seconds``, any :class:`~splitsecond.envs.hftbench.MarketConfig` field ...).
+        characters: StreetFighter character pairs ``(player_0, player_1)``; every pairing is
+            played with each of them.
+    """
+
+    key: str
+    seeds: tuple[int, ...]
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    characters: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def env_id(self) -> str:
+        """The Gymnasium id."""
+        return ENV_IDS[self.key]
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    """One ``[[agents]]`` entry.
+
+    Attributes:
+        name: display name (letters, digits, ``_.:+-``; no ``@``, which marks latency variants).
+        spec: an agent spec (:mod:`splitsecond.agents.specs`), possibly with ``{serve}``.
+        latency: latency model specs; several make one variant per setting, named ``name@spec``.
+        envs: the envs it plays (short names); ``None``: every env of the config it can play.
+    """
+
+    name: str
+    spec: str
+    latency: tuple[str, ...] = ("declared",)
+    envs: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A rated player: an agent at one latency setting.
+
+    Attributes:
+        name: unique name (``base`` or ``base@latency``).
+        base: the agent entry's name (variants of one agent share it).
+        spec: the agent spec (``{serve}`` not yet substituted).
+        latency: the latency model spec.
+        envs: the envs it plays.
+    """
+
+    name: str
+    base: str
+    spec: str
+    latency: str
+    envs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LeaderboardConfig:
+    """A whole leaderboard (see the module docstring for the TOML form).
+
+    Attributes:
+        name: the leaderboard's name.
+        agents: the agent entries.
+        envs: the envs, by short name.
+        mode: arena mode, ``virtual`` or ``realtime``.
+        act_timeout_s: the longest one decision may take before the agent forfeits.
+        max_decisions: cap on decisions per match (``None``: none).
+        max_wall_s: cap on the real time of one match (``None``: none).
+        max_attempts: tries of a match whose worker fails before it is marked failed.
+        serve: model the runner serves with our engine (``None``: no server).
+        serve_args: further ``splitsecond serve`` options.
+        save_replays: keep each match's episode log and replay (needed for report GIFs).
+        bootstrap: bootstrap resamples for the confidence intervals.
+        prior_draws: virtual draws credited to every pair in the Bradley–Terry fit.
+    """
+
+    name: str
+    agents: tuple[AgentEntry, ...]
+    envs: Mapping[str, EnvSettings]
+    mode: str = "virtual"
+    act_timeout_s: float = 30.0
+    max_decisions: int | None = None
+    max_wall_s: float | None = None
+    max_attempts: int = 3
+    serve: str | None = None
+    serve_args: tuple[str, ...] = ()
+    save_replays: bool = True
+    bootstrap: int = 500
+    prior_draws: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise ConfigError(f"leaderboard.name must match {_NAME_RE.pattern}, got {self.name!r}")
+        if self.mode not in MODES:
+            raise ConfigError(f"leaderboard.mode must be one of {MODES}, got {self.mode!r}")
+        _positive(self.act_timeout_s, "leaderboard.act_timeout_s")
+        _positive(self.max_decisions, "leaderboard.max_decisions", integer=True, optional=True)
+        _positive(self.max_wall_s, "leaderboard.max_wall_s", optional=True)
+        _positive(self.max_attempts, "leaderboard.max_attempts", integer=True)
+        _positive(self.bootstrap, "leaderboard.bootstrap", integer=True)
+        if not isinstance(self.prior_draws, int | float) or self.prior_draws < 0:
+            raise ConfigError(f"leaderboard.prior_draws must be a number >= 0, got {self.prior_draws!r}")
+        if self.serve is not None and (not isinstance(self.serve, str) or not self.serve.strip()):
+            raise ConfigError(f"leaderboard.serve must be a model name, got {self.serve!r}")
+        if not self.envs:
+            raise ConfigError(f"the config names no env; add [envs.<name>] with <name> in {list(ENV_IDS)}")
+        if not self.agents:
+            raise ConfigError("the config names no agent; add [[agents]] entries")
+
+    def participants(self) -> list[Participant]:
+        """Every agent at every latency setting, in config order."""
+        out: list[Participant] = []
+        for entry in self.agents:
+            envs = entry.envs if entry.envs is not None else _default_envs(entry.spec, tuple(self.envs))
+            for lat in entry.latency:
+                name = entry.name if len(entry.latency) == 1 else f"{entry.name}@{lat}"
+                out.append(Participant(name, entry.name, entry.spec, lat, envs))
+        return out
+
+    def players(self, env: str) -> list[Participant]:
+        """The participants of one env (short name)."""
+        return [p for p in self.participants() if env in p.envs]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form (stored with the results)."""
+        data = asdict(self)
+        data["envs"] = {k: asdict(v) for k, v in self.envs.items()}
+        return data
+
+    def digest(self) -> str:
+        """A short hash of the whole config."""
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def validate(self) -> None:
+        """Check every agent, latency setting and env by building each once (no match is played).
+
+        Raises:
+            ConfigError: naming the bad entry.
+        """
+        from splitsecond.agents.arena.games import game_for
+        from splitsecond.agents.latency.factory import make_latency_model
+        from splitsecond.agents.specs import make_agent, parse_agent_spec
+
+        names: dict[str, str] = {}
+        for i, entry in enumerate(self.agents):
+            where = f"agents[{i}] ({entry.name!r})"
+            if entry.name in names:
+                raise ConfigError(f"{where}: the name is used twice (also by {names[entry.name]})")
+            names[entry.name] = where
+            if SERVE_PLACEHOLDER in entry.spec and self.serve is None:
+                raise ConfigError(
+                    f"{where}: spec uses {SERVE_PLACEHOLDER} but leaderboard.serve names no model to serve"
+                )
+            spec = entry.spec.replace(SERVE_PLACEHOLDER, _DUMMY_API_BASE)
+            try:
+                parsed = parse_agent_spec(spec)
+                agent = make_agent(parsed)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{where}: bad agent spec {entry.spec!r}: {exc}") from None
+            closer = getattr(agent, "close", None)
+            if callable(closer):
+                closer()
+            for env in entry.envs or ():
+                if env not in self.envs:
+                    raise ConfigError(
+                        f"{where}: envs names {env!r}, which the config does not run; configured: "
+                        f"{', '.join(self.envs)}"
+                    )
+                playable = _playable_envs(entry.spec)
+                if playable is not None and env not in playable:
+                    raise ConfigError(
+                        f"{where}: built-in {entry.spec!r} cannot play {ENV_IDS[env]}; it plays "
+                        f"{', '.join(playable)}"
+                    )
+            for env in entry.envs if entry.envs is not None else _default_envs(entry.spec, tuple(self.envs)):
+                step_ms = game_for(ENV_IDS[env]).step_ms
+                for lat in entry.latency:
+                    try:
+                        make_latency_model(lat, step_ms)
+                    except (ValueError, TypeError) as exc:
+                        raise ConfigError(f"{where}: bad latency {lat!r} for {env}: {exc}") from None
+        seen: dict[tuple[str, str], str] = {}
+        for p in self.participants():
+            other = seen.setdefault((p.spec, p.latency), p.name)
+            if other != p.name:
+                raise ConfigError(
+                    f"the same agent (spec {p.spec!r}, latency {p.latency!r}) is listed twice, as {other!r} "
+                    f"and {p.name!r}; one agent must have one name"
+                )
+        for key, settings in self.envs.items():
+            players = self.players(key)
+            needed = 2
+            if len(players) < needed:
+                raise ConfigError(
+                    f"envs.{key}: needs at least {needed} agents, has {[p.name for p in players]}"
+                )
+            game = game_for(settings.env_id)
+            ids = game.agent_ids(2 if key == "streetfighter" else len(players))
+            for kwargs in env_kwargs_variants(settings):
+                try:
+                    env = game.make_env(ids, dict(kwargs))
+                    env.close()
+                except (ValueError, TypeError) as exc:
+                    raise ConfigError(f"envs.{key}: bad env settings {dict(kwargs)}: {exc}") from None
+
+
+def env_kwargs_variants(settings: EnvSettings) -> list[dict[str, Any]]:
+    """The env keyword arguments of each match variant (one per StreetFighter character pair)."""
+    base = dict(settings.env_kwargs)
+    if not settings.characters:
+        return [base]
+    return [{**base, "characters": tuple(pair)} for pair in settings.characters]
+
+
+def _playable_envs(spec: str) -> tuple[str, ...] | None:
+    """The envs a built-in can play, or ``None`` for agents that may play any env."""
+    from splitsecond.agents.baselines import HFTMarketMaker, HFTMomentumTrader, HFTNewsReactor
+    from splitsecond.agents.baselines.streetfighter import fighter_names
+    from splitsecond.agents.specs import parse_agent_spec
+
+    try:
+        parsed = parse_agent_spec(spec.replace(SERVE_PLACEHOLDER, _DUMMY_API_BASE))
+    except ValueError:
+        return None
+    if parsed.kind != "builtin":
+        return None
+    if parsed.target in fighter_names():
+        return ("streetfighter",)
+    if parsed.target in {c.name for c in (HFTMarketMaker, HFTMomentumTrader, HFTNewsReactor)}:
+        return ("hftbench",)
+    return None
+
+
+def _default_envs(spec: str, configured: tuple[str, ...]) -> tuple[str, ...]:
+    playable = _playable_envs(spec)
+    return configured if playable is None else tuple(e for e in configured if e in playable)
+
+
+# ---------------------------------------------------------------------------------- TOML
+
+
+_TOP_KEYS = ("leaderboard", "envs", "agents")
+_LB_KEYS = (
+    "name",
+    "mode",
+    "seeds",
+    "act_timeout_s",
+    "max_decisions",
+    "max_wall_s",
+    "max_attempts",
+    "serve",
+    "serve_args",
+    "save_replays",
+    "bootstrap",
+    "prior_draws",
+)
+_ENV_KEYS = {
+    "streetfighter": ("seeds", "characters", "round_seconds", "rounds_to_win", "env_kwargs"),
+    "hftbench": ("seeds", "session_seconds", "decision_interval_ms", "env_kwargs"),
+}
+_AGENT_KEYS = ("name", "spec", "latency", "envs")
+
+
+def _env_settings(key: str, table: Mapping[str, Any], default_seeds: Any) -> EnvSettings:
+    where = f"envs.{key}"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table, got {table!r}")
+    _check_keys(table, _ENV_KEYS[key], where)
+    seeds = table.get("seeds", default_seeds)
+    if seeds is None:
+        raise ConfigError(f"{where}: no seeds; set {where}.seeds or leaderboard.seeds")
+    seeds = _check_seeds(seeds, f"{where}.seeds" if "seeds" in table else "leaderboard.seeds")
+    kwargs = dict(table.get("env_kwargs", {}))
+    if not isinstance(table.get("env_kwargs", {}), Mapping):
+        raise ConfigError(f"{where}.env_kwargs must be a table")
+    for name in _ENV_KEYS[key]:
+        if name not in ("seeds", "characters", "env_kwargs") and name in table:
+            kwargs[name] = table[name]
+    characters: tuple[tuple[str, str], ...] = ()
+    if "characters" in table:
+        from splitsecond.envs.streetfighter.frame_data import CHARACTER_NAMES
+
+        chars = table["characters"]
+        if not isinstance(chars, list) or not chars:
+            raise ConfigError(f"{where}.characters must be a non-empty list of [name, name] pairs")
+        pairs = []
+        for pair in chars:
+            if (
+                not isinstance(pair, list | tuple)
+                or len(pair) != 2
+                or not all(c in CHARACTER_NAMES for c in pair)
+            ):
+                raise ConfigError(
+                    f"{where}.characters: bad pair {pair!r}; each is [name, name] with names from "
+                    f"{', '.join(CHARACTER_NAMES)}"
+                )
+            pairs.append((str(pair[0]), str(pair[1])))
+        characters = tuple(pairs)
+    return EnvSettings(key, seeds, kwargs, characters)
+
+
+def _agent_entry(i: int, table: Any) -> AgentEntry:
+    where = f"agents[{i}]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table with name/spec/latency/envs, got {table!r}")
+    _check_keys(table, _AGENT_KEYS, where)
+    spec = table.get("spec")
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(f"{where}: spec must be a non-empty agent spec string, got {spec!r}")
+    name = table.get("name", spec.strip() if re.fullmatch(r"[\w\-]+", spec.strip()) else None)
+    if name is None:
+        raise ConfigError(f"{where}: give a name for agent spec {spec!r}")
+    if not isinstance(name, str) or not _NAME_RE.match(name) or "@" in name:
+        raise ConfigError(
+            f"{where}: name must be letters, digits and _.:+- (no '@', which marks latency variants), "
+            f"got {name!r}"
+        )
+    latency = table.get("latency", "declared")
+    lat = (latency,) if isinstance(latency, str) else latency
+    if (
+        not isinstance(lat, list | tuple)
+        or not lat
+        or not all(isinstance(x, str) and x.strip() for x in lat)
+        or len(set(lat)) != len(lat)
+    ):
+        raise ConfigError(
+            f"{where} ({name!r}): latency must be a spec string or a non-empty list of distinct specs, "
+            f"got {latency!r}"
+        )
+    envs = table.get("envs")
+    if envs is not None:
+        if not isinstance(envs, list) or not envs:
+            raise ConfigError(f"{where} ({name!r}): envs must be a non-empty list of env names")
+        envs = tuple(dict.fromkeys(env_key(e) for e in envs))
+    return AgentEntry(name, spec.strip(), tuple(x.strip() for x in lat), envs)
+
+
+def config_from_dict(data: Mapping[str, Any], default_name: str = "leaderboard") -> LeaderboardConfig:
+    """Build and validate a config from parsed TOML (see the module docstring).
+
+    Raises:
+        ConfigError: naming the bad entry.
+    """
+    _check_keys(data, _TOP_KEYS, "the config file")
+    lb = data.get("leaderboard", {})
+    if not isinstance(lb, Mapping):
+        raise ConfigError("[leaderboard] must be a table")
+    _check_keys(lb, _LB_KEYS, "[leaderboard]")
+    envs_table = data.get("envs", {})
+    if not isinstance(envs_table, Mapping):
+        raise ConfigError("[envs] must be a table of [envs.<name>] tables")
+    envs: dict[str, EnvSettings] = {}
+    for raw_key, table in envs_table.items():
+        key = env_key(raw_key)
+        envs[key] = _env_settings(key, table, lb.get("seeds"))
+    agents_list = data.get("agents", [])
+    if not isinstance(agents_list, list):
+        raise ConfigError("agents must be an array of tables ([[agents]])")
+    agents = tuple(_agent_entry(i, t) for i, t in enumerate(agents_list))
+    serve_args = lb.get("serve_args", [])
+    if not isinstance(serve_args, list) or not all(isinstance(a, str) for a in serve_args):
+        raise ConfigError(f"leaderboard.serve_args must be a list of strings, got {serve_args!r}")
+    if "save_replays" in lb and not isinstance(lb["save_replays"], bool):
+        raise ConfigError(f"leaderboard.save_replays must be true or false, got {lb['save_replays']!r}")
+    config = LeaderboardConfig(
+        name=lb.get("name", default_name),
+        agents=agents,
+        envs=envs,
+        mode=lb.get("mode", "virtual"),
+        act_timeout_s=lb.get("act_timeout_s", 30.0),
+        max_decisions=lb.get("max_decisions"),
+        max_wall_s=lb.get("max_wall_s"),
+        max_attempts=lb.get("max_attempts", 3),
+        serve=lb.get("serve"),
+        serve_args=tuple(serve_args),
+        save_replays=lb.get("save_replays", True),
+        bootstrap=lb.get("bootstrap", 500),
+        prior_draws=lb.get("prior_draws", 1.0),
+    )
+    config.validate()
+    return config
+
+
+def load_config(path: str | Path) -> LeaderboardConfig:
+    """Read and validate a leaderboard TOML file.
+
+    Raises:
+        ConfigError: for a missing file, bad TOML or a bad entry (the message names it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"leaderboard config {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return config_from_dict(data, default_name=path.stem)

@@ -1,0 +1,276 @@
+"""Where matches run: a local process pool (default) or a Ray cluster.
+
+Both backends take :class:`MatchTask` s and hand back, for each, a :class:`MatchOutcome` or the
+exception that ended it. A worker process that dies mid-match (a segfault, ``os._exit``, the OOM
+killer) comes back as :class:`WorkerLost`:
+
+* Ray runs each match as its own task, so the loss is pinned on that match (``shared=False``);
+* a ``ProcessPoolExecutor`` breaks as a whole when one of its processes dies: every match in
+  flight fails and none can be blamed (``shared=True`` when more than one was running). The
+  backend then starts a fresh pool; the runner replays such matches one at a time so the next
+  death is pinned on the right one.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import socket
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
+
+from splitsecond.benchmarks.leaderboard.outcome import MatchOutcome
+from splitsecond.benchmarks.leaderboard.schedule import MatchTask
+from splitsecond.benchmarks.leaderboard.worker import play_match
+
+logger = logging.getLogger(__name__)
+
+Completion = tuple[MatchTask, MatchOutcome | BaseException]
+
+
+class WorkerLost(RuntimeError):
+    """The process playing a match died before returning.
+
+    Attributes:
+        shared: other matches were lost with it, so the death cannot be blamed on this one.
+    """
+
+    def __init__(self, message: str, shared: bool) -> None:
+        super().__init__(message)
+        self.shared = shared
+
+
+class Backend(Protocol):
+    """A place that plays matches."""
+
+    name: str
+    capacity: int
+
+    def submit(self, task: MatchTask) -> None:
+        """Start playing ``task``."""
+
+    def poll(self, timeout_s: float) -> list[Completion]:
+        """Wait up to ``timeout_s`` for at least one match to end; returns those that ended."""
+
+    def in_flight(self) -> int:
+        """Matches submitted and not yet returned by :meth:`poll`."""
+
+    def close(self) -> None:
+        """Stop the workers (matches still running are abandoned)."""
+
+
+def _init_worker(log_level: int) -> None:
+    """Pool worker start-up: log only at ``log_level`` and above (the coordinator owns the console)."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(log_level)
+
+
+class ProcessPoolBackend:
+    """Matches on a local ``ProcessPoolExecutor`` (spawn start method).
+
+    Args:
+        workers: processes (default: CPU count).
+        api_base: the embedded server's ``api_base`` for ``{serve}`` specs.
+        out_root: where matches write their logs and replays (``None``: nowhere).
+        log_level: logging level inside the workers.
+    """
+
+    name = "process-pool"
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        api_base: str | None = None,
+        out_root: str | None = None,
+        log_level: int = logging.ERROR,
+    ) -> None:
+        n = workers if workers is not None else (os.cpu_count() or 1)
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        self.capacity = n
+        self.api_base = api_base
+        self.out_root = out_root
+        self.log_level = log_level
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[Future, MatchTask] = {}
+        self.restarts = 0
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.capacity,
+                mp_context=mp.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.log_level,),
+            )
+        return self._pool
+
+    def submit(self, task: MatchTask) -> None:
+        """Queue ``task`` on the pool (a broken pool is replaced first)."""
+        try:
+            future = self._executor().submit(play_match, task, self.api_base, self.out_root)
+        except BrokenProcessPool:
+            self._restart()
+            future = self._executor().submit(play_match, task, self.api_base, self.out_root)
+        self._futures[future] = task
+
+    def _restart(self) -> None:
+        logger.warning("a worker process died; starting a fresh process pool")
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
+        self.restarts += 1
+
+    def poll(self, timeout_s: float) -> list[Completion]:
+        """Matches that ended within ``timeout_s``."""
+        if not self._futures:
+            return []
+        done, _ = wait(list(self._futures), timeout=timeout_s, return_when=FIRST_COMPLETED)
+        out: list[Completion] = []
+        broken = [f for f in done if isinstance(f.exception(), BrokenProcessPool)]
+        if broken:
+            # The whole pool is gone: every match in flight is lost with it.
+            lost = list(self._futures.items())
+            wait([f for f, _ in lost], timeout=30.0)
+            shared = len(lost) > 1
+            for future, task in lost:
+                exc = future.exception() if future.done() else None
+                if future.done() and exc is None:
+                    out.append((task, future.result()))
+                elif exc is not None and not isinstance(exc, BrokenProcessPool):
+                    out.append((task, exc))
+                else:
+                    out.append((task, WorkerLost(f"worker process died: {exc}", shared=shared)))
+            self._futures.clear()
+            self._restart()
+            return out
+        for future in done:
+            task = self._futures.pop(future)
+            exc = future.exception()
+            out.append((task, exc if exc is not None else future.result()))
+        return out
+
+    def in_flight(self) -> int:
+        """Matches on the pool."""
+        return len(self._futures)
+
+    def close(self) -> None:
+        """Shut the pool down, cancelling queued matches."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._futures.clear()
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a ``host:port`` / ``ray://host:port`` address nobody listens on (``ray.init``
+    would retry for minutes).
+
+    Raises:
+        RuntimeError: when the port does not accept a connection.
+    """
+    if address in ("local", "auto"):
+        return
+    hostport = address.removeprefix("ray://").rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise RuntimeError(f"cannot reach a Ray cluster at {address!r}: {exc}") from None
+
+
+class RayBackend:
+    """Matches as Ray tasks (one CPU each) on a cluster or a local Ray instance.
+
+    Args:
+        address: ``ray.init`` address (``auto``, ``ray://host:10001`` ...) or ``local`` to start
+            a local instance with ``workers`` CPUs. An already initialised Ray is reused.
+        workers: matches in flight at once (default: the cluster's CPUs).
+        api_base: the embedded server's ``api_base``; it must be reachable from the Ray nodes.
+        out_root: where matches write their logs and replays (a path the nodes share).
+
+    Raises:
+        RuntimeError: when ray is not installed.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str = "local",
+        workers: int | None = None,
+        api_base: str | None = None,
+        out_root: str | None = None,
+    ) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError(
+                "--ray-address needs the ray package: pip install 'splitsecond[distributed]'"
+            ) from None
+        self._ray = ray
+        self.started_here = False
+        if not ray.is_initialized():
+            _check_reachable(address)
+            try:
+                if address == "local":
+                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                else:
+                    ray.init(address=address, log_to_driver=False)
+            except Exception as exc:
+                raise RuntimeError(f"could not connect to Ray at {address!r}: {exc}") from exc
+            self.started_here = True
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.capacity = workers if workers is not None else max(1, cpus)
+        self.api_base = api_base
+        self.out_root = out_root
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(play_match)
+        self._refs: dict[Any, MatchTask] = {}
+
+    def submit(self, task: MatchTask) -> None:
+        """Start ``task`` as a Ray task."""
+        self._refs[self._remote.remote(task, self.api_base, self.out_root)] = task
+
+    def poll(self, timeout_s: float) -> list[Completion]:
+        """Matches that ended within ``timeout_s``."""
+        if not self._refs:
+            return []
+        ray = self._ray
+        ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=timeout_s)
+        rest = [r for r in self._refs if r not in ready]
+        if ready and rest:
+            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready = ready + more
+        out: list[Completion] = []
+        for ref in ready:
+            task = self._refs.pop(ref)
+            try:
+                out.append((task, ray.get(ref)))
+            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+                out.append((task, WorkerLost(f"ray worker died: {exc}", shared=False)))
+            except ray.exceptions.RayTaskError as exc:
+                cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+                out.append((task, cause))
+            except Exception as exc:  # noqa: BLE001 - any other Ray failure fails this match only
+                out.append((task, exc))
+        return out
+
+    def in_flight(self) -> int:
+        """Tasks not yet collected."""
+        return len(self._refs)
+
+    def close(self) -> None:
+        """Cancel outstanding tasks; shut Ray down if this backend started it."""
+        for ref in list(self._refs):
+            try:
+                self._ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001
+                logger.debug("could not cancel a Ray task", exc_info=True)
+        self._refs.clear()
+        if self.started_here:
+            self._ray.shutdown()

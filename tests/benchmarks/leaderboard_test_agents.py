@@ -1,0 +1,59 @@
+"""Misbehaving agents for the leaderboard tests (loaded by file path: ``.../leaderboard_test_agents.py:Crasher``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from splitsecond.agents.base import Decision
+
+
+class _Idle:
+    name = "idle"
+
+    def reset(self, spec, seed=None):
+        self.spec = spec
+        self.n = 0
+
+    def act(self, observation):
+        self.n += 1
+        return Decision(action=0, latency_ms=50.0)
+
+
+class Crasher(_Idle):
+    """Raises on every decision."""
+
+    name = "crasher"
+
+    def act(self, observation):
+        raise RuntimeError("crasher blew up")
+
+
+class Hanger(_Idle):
+    """Never answers its second decision (sleeps far past the arena's limit)."""
+
+    name = "hanger"
+
+    def act(self, observation):
+        self.n += 1
+        if self.n >= 2:
+            time.sleep(30)
+        return Decision(action=0, latency_ms=50.0)
+
+
+class KillOnce(_Idle):
+    """Kills its whole process (os._exit) mid-match the first time; plays idle once ``marker`` exists."""
+
+    name = "kill-once"
+
+    def __init__(self, marker: str, always: bool = False) -> None:
+        self.marker = Path(marker)
+        self.always = always
+
+    def act(self, observation):
+        self.n += 1
+        if self.n == 5 and (self.always or not self.marker.exists()):
+            self.marker.touch()
+            os._exit(3)
+        return Decision(action=0, latency_ms=50.0)

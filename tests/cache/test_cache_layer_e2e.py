@@ -1,0 +1,99 @@
+"""End to end: an unchanged LLMAgent reaches our real server (SmolLM2-135M subprocess) through the
+``apc/`` LiteLLM provider; plan calls go through the cache, action calls pass straight through."""
+
+import asyncio
+import os
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server():
+    from splitsecond.serving.server import start_server_subprocess
+
+    with start_server_subprocess("smollm2-135m", timeout_s=300) as s:
+        yield s
+
+
+def _spec_and_observation():
+    from splitsecond.agents.arena.games import StreetFighterGame
+    from splitsecond.envs.streetfighter.multi_env import StreetFighterMultiEnv
+
+    env = StreetFighterMultiEnv(clock="explicit")
+    env.reset(seed=0)
+    game = StreetFighterGame()
+    return game.spec(env, "player_0"), game.observation(
+        "player_0", env.observe("player_0"), env.infos["player_0"]
+    )
+
+
+def test_llm_agent_plans_through_the_cache_layer(server, tmp_path):
+    import litellm
+    from splitsecond.agents import LLMAgent, PlanThenAct
+    from splitsecond.cache import (
+        Adapter,
+        LLMKeywordExtractor,
+        LLMTemplateExtractor,
+        MatcherConfig,
+        PlanCache,
+        PlanFeedback,
+        register,
+    )
+    from splitsecond.cache.layer import unregister
+
+    cache = PlanCache(
+        tmp_path / "plans.db",
+        keywords=LLMKeywordExtractor(vocabulary=("approach", "attack", "defend", "zone"), max_tokens=4),
+        templates=LLMTemplateExtractor(max_tokens=24),
+        adapter=Adapter(max_tokens=16),
+        matcher=MatcherConfig(semantic=False),
+    )
+    handler = register(cache)
+    try:
+        agent = LLMAgent(
+            "apc/openai/smollm2-135m",
+            api_base=server.api_base,
+            thinking=PlanThenAct(every=2, plan_tokens=16),
+            structured="choice",
+        )
+        wrapped = PlanFeedback(agent, cache, reward_fn=lambda previous, observation: 1.0)
+        spec, obs = _spec_and_observation()
+        wrapped.reset(spec, seed=0)
+        first = [wrapped.act(obs) for _ in range(2)]
+        assert agent.stats.call_errors == 0 and all(not d.fallback for d in first)
+        assert handler.plan_calls == 1 and handler.passthrough_calls == 2
+        miss = handler.recent[-1]
+        assert miss.source == "planner" and miss.keyword in ("approach", "attack", "defend", "zone")
+        assert (
+            first[0].trace.plan == miss.plan and first[0].usage.prompt_tokens > miss.usage.prompt_tokens / 2
+        )
+        assert wrapped.flush() == "inserted"  # two decisions, reward 2 > 0: the plan becomes a template
+        (entry,) = cache.entries()
+        assert entry.keyword == miss.keyword and not any(ch.isdigit() for ch in entry.template)
+
+        # Same situation again: the keyword matches and the template is reused (adapted by the cheap
+        # model, or, if its answer fails validation, rejected and replaced by the planner).
+        second = asyncio.run(agent.aact(obs))  # the asynchronous path of the layer
+        again = handler.recent[-1]
+        assert handler.plan_calls == 2 and cache.metrics.hits == 1 and again.entry_id == entry.id
+        assert again.source == "cache" or (again.source == "planner" and again.rejected)
+        assert second.trace.plan == again.plan and not second.fallback
+
+        # Anything that is not a plan call passes through unchanged.
+        reply = litellm.completion(
+            model="apc/openai/smollm2-135m",
+            messages=[{"role": "user", "content": "Say hello."}],
+            api_base=server.api_base,
+            api_key="unused",
+            max_tokens=4,
+        )
+        assert reply.choices[0].message.content and handler.passthrough_calls == 4
+        totals = cache.totals()
+        assert totals.lookups == 2 and totals.keyword_tokens > 0 and totals.planner_calls >= 1
+    finally:
+        unregister()
+        cache.close()

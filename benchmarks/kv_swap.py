@@ -10,7 +10,7 @@ Run: ``.venv/bin/python -m splitsecond.benchmarks.kv_swap [--quick] [--zone-dir 
    reported as a fraction of it. Skipped with a note when ``fio`` is not installed.
 3. **Write amplification** under churn: the zone is filled and emptied by sequences of mixed lengths
    so segment GC has to run; physical bytes written / KV payload bytes.
-4. **End to end** (needs the engine's ``kv_swap_policy``): many concurrent long-context requests with
+4. **End to end** (``EngineConfig(kv_swap_policy=...)``): many concurrent long-context requests with
    the Qasper / GovReport / NarrativeQA mean-length mix (3.6k / 8.7k / 18.4k tokens) scaled down by
    ``--scale`` so a 2-core CPU finishes, against a KV budget well below their working set; throughput
    (generated tokens/s) and request latency per policy, and whether greedy outputs are identical.
@@ -238,16 +238,18 @@ def churn_write_amplification(
 
 
 def end_to_end(
-    policy: str, zone_dir: str, scale: float, num_requests: int, max_tokens: int, budget_fraction: float
+    policy: str,
+    zone_dir: str,
+    scale: float,
+    num_requests: int,
+    max_tokens: int,
+    budget_fraction: float,
+    loaded: Any = None,
 ) -> dict[str, Any]:
-    """Concurrent long-context requests under a tight KV budget with one swap policy."""
+    """Concurrent long-context requests under a tight KV budget with one ``kv_swap_policy``."""
     import random
 
     from splitsecond.serving import EngineConfig, LLMEngine, SamplingParams
-    from splitsecond.serving.engine.block_manager import BlockManager
-    from splitsecond.serving.kvtier import DramSwapPool, FlashSwapManager
-    from splitsecond.serving.kvtier.preemption import SwapPreemption
-    from splitsecond.serving.kvtier.scheduler import TieredScheduler
 
     rng = random.Random(0)
     names = list(DATASET_MEAN_TOKENS)
@@ -260,21 +262,13 @@ def end_to_end(
         num_kv_blocks=num_blocks,
         max_num_seqs=num_requests,
         max_num_batched_tokens=128,
-        enable_prefix_caching=False,
+        enable_prefix_caching=False,  # random prompts: measure sequence swapping alone
+        kv_swap_policy=policy,
+        kv_swap_path=str(Path(zone_dir) / f"e2e-{os.getpid()}.zone"),
+        kv_swap_size_mb=2048,
+        kv_dram_swap_mb=2048,
     )
-    engine = LLMEngine(cfg)
-    tier = None
-    if policy != "recompute":  # the tier over the engine's own KV cache, as kv_swap_policy will wire it
-        kv = engine.kv_cache.tensor
-        if policy == "dram":
-            tier = DramSwapPool(kv, 2048 * MB)
-        else:
-            tier = FlashSwapManager(kv, Path(zone_dir) / f"e2e-{os.getpid()}.zone", 2048 * MB)
-        bm = BlockManager(num_blocks, cfg.block_size, enable_prefix_caching=False)
-        engine.block_manager = bm
-        engine.scheduler = TieredScheduler(
-            bm, cfg.max_num_seqs, cfg.max_num_batched_tokens, SwapPreemption(tier, cfg.block_size)
-        )
+    engine = LLMEngine(cfg, loaded=loaded)
     params = SamplingParams(temperature=0, max_tokens=max_tokens, ignore_eos=True)
     t0 = time.perf_counter()
     for i, p in enumerate(prompts):
@@ -286,9 +280,8 @@ def end_to_end(
                 done[out.request_id] = out
     wall = time.perf_counter() - t0
     stats = engine.stats()
-    tier_stats = tier.stats() if tier is not None else None
-    if tier is not None:
-        tier.close()
+    tier_stats = engine.kv_tier_stats()
+    engine.close()
     latencies = [o.metrics["finish_time"] - o.metrics["arrival_time"] for o in done.values()]
     gen = sum(len(o.outputs[0].token_ids) for o in done.values())
     return {
@@ -304,6 +297,9 @@ def end_to_end(
         "latency_s_max": max(latencies),
         "preemptions": stats.num_preemptions,
         "forward_passes": stats.num_forward_passes,
+        "engine_kv_swap": {
+            f.name: getattr(stats, f.name) for f in dataclasses.fields(stats) if "kv_" in f.name
+        },
         "tier": dataclasses.asdict(tier_stats) if tier_stats is not None else None,
         "outputs": {rid: o.outputs[0].token_ids for rid, o in sorted(done.items())},
     }
@@ -355,9 +351,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         progress.advance(task)
         e2e: dict[str, Any] = {}
         if not args.skip_e2e:
+            from splitsecond.serving.loader.model_loader import load_model
+
+            cfg = EngineConfig()
+            loaded = load_model(cfg.model, cfg.resolved_dtype(), cfg.resolved_device())
             n_req, max_tokens = (6, 16) if quick else (9, 32)
             for p in ("recompute", "dram", "flash"):
-                e2e[p] = end_to_end(p, args.zone_dir, scale, n_req, max_tokens, budget_fraction=0.4)
+                e2e[p] = end_to_end(
+                    p, args.zone_dir, scale, n_req, max_tokens, budget_fraction=0.4, loaded=loaded
+                )
             progress.advance(task, 2)
         result["end_to_end"] = e2e
     ok = [r for r in e2e.values() if "throughput_tok_s" in r]

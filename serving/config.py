@@ -6,6 +6,8 @@ import functools
 import os
 from dataclasses import dataclass
 
+from splitsecond.serving.kvtier.config import SWAP_POLICIES, SwapTierConfig
+
 _DTYPES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
 _DEVICES = ("auto", "cpu", "cuda")
 _PACKINGS = ("auto", "none", "fp16")
@@ -39,6 +41,16 @@ class EngineConfig:
     ``num_threads`` sets ``torch.set_num_threads`` on CPU. None picks half the cores (1 on a 2-core
     machine): measured on the shared 2-core dev box, a second OpenMP thread made decode 4x *slower*
     whenever another process was busy (threads spin at barriers waiting for a descheduled sibling).
+
+    KV tier (``serving.kvtier``): ``kv_swap_policy`` is what a preempted sequence's KV becomes when the
+    cache is full — "recompute" (dropped, recomputed later), "dram" (parked in a host-memory pool of
+    ``kv_dram_swap_mb``) or "flash" (parked in a flash zone of ``kv_swap_size_mb`` at ``kv_swap_path``:
+    a file, or a block device used as is; None makes a file in the temp directory, deleted by
+    ``LLMEngine.close()``). The zone file is fully preallocated at start-up (a full disk shows then, not
+    mid-swap), hence the modest 1024 MB default; segments (the GC/erase unit) are
+    ``min(16, kv_swap_size_mb // 4)`` MB. A zone that cannot be created logs a warning and the engine
+    serves with recompute. With a tier and prefix caching, ``kv_spill_prefix_cache`` also spills cold
+    prefix-cache blocks there on eviction (at most half the tier) and restores them on a prefix hit.
     """
 
     model: str = "smollm2-135m"
@@ -55,6 +67,11 @@ class EngineConfig:
     seed: int = 0
     num_threads: int | None = None
     weight_packing: str = "auto"
+    kv_swap_policy: str = "recompute"
+    kv_swap_path: str | None = None
+    kv_swap_size_mb: int = 1024
+    kv_dram_swap_mb: int = 1024
+    kv_spill_prefix_cache: bool = True
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -100,6 +117,33 @@ class EngineConfig:
             bad(f"num_threads must be a positive integer or None, got {self.num_threads!r}")
         if self.weight_packing not in _PACKINGS:
             bad(f"weight_packing must be one of {_PACKINGS}, got {self.weight_packing!r}")
+        if self.kv_swap_policy not in SWAP_POLICIES:
+            bad(f"kv_swap_policy must be one of {SWAP_POLICIES}, got {self.kv_swap_policy!r}")
+        if self.kv_swap_path is not None:
+            if not isinstance(self.kv_swap_path, str | os.PathLike) or not str(self.kv_swap_path):
+                bad(f"kv_swap_path must be a file or block-device path or None, got {self.kv_swap_path!r}")
+            self.kv_swap_path = str(self.kv_swap_path)
+        for name, least in (("kv_swap_size_mb", 2), ("kv_dram_swap_mb", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                bad(f"{name} must be an integer >= {least}, got {value!r}")
+        if not isinstance(self.kv_spill_prefix_cache, bool):
+            bad(f"kv_spill_prefix_cache must be True or False, got {self.kv_spill_prefix_cache!r}")
+        try:
+            self.swap_tier_config()
+        except ValueError as e:  # pragma: no cover - the checks above cover SwapTierConfig's
+            bad(f"invalid KV tier settings: {e}")
+
+    def swap_tier_config(self) -> SwapTierConfig:
+        """The ``SwapTierConfig`` of this engine's KV tier (validated)."""
+        return SwapTierConfig(
+            policy=self.kv_swap_policy,
+            path=self.kv_swap_path,
+            size_mb=self.kv_swap_size_mb,
+            dram_mb=self.kv_dram_swap_mb,
+            segment_mb=max(1, min(16, self.kv_swap_size_mb // 4)),
+            staging_mb=min(64, self.kv_swap_size_mb),  # never more bounce memory than zone
+        )
 
     def resolved_num_threads(self) -> int:
         """Intra-op CPU threads the engine uses."""

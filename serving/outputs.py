@@ -65,7 +65,18 @@ class RequestOutput:
 
 @dataclass(frozen=True)
 class EngineStats:
-    """A snapshot of the engine's load and counters (for /metrics and benchmarks)."""
+    """A snapshot of the engine's load and counters (for /metrics and benchmarks).
+
+    ``kv_swap_*`` summarise the KV tier (``LLMEngine.kv_tier_stats()`` has every detail):
+    ``kv_swap_policy`` is the policy in effect ("recompute" also when a flash zone could not be
+    created); bytes are KV payload moved to / from the tier (preempted sequences and spilled prefix
+    blocks); ``kv_swap_integrity_failures`` counts pages read back torn or stale (never used);
+    ``kv_swap_fallbacks`` counts times the tier could not help and the engine recomputed instead
+    (swap-out refused because full or unhealthy, or swap-in lost/corrupt);
+    ``kv_swap_write_amplification`` is physical bytes written / payload bytes (1.0 when nothing was).
+    ``kv_prefix_blocks_spilled`` / ``kv_prefix_blocks_restored`` count evicted prefix-cache blocks
+    written to the tier and brought back on a prefix hit.
+    """
 
     num_running: int
     num_waiting: int
@@ -81,6 +92,16 @@ class EngineStats:
     num_forward_passes: int
     forced_tokens_total: int  # tokens emitted by constrained decoding without a forward pass
     requests_finished: int
+    kv_swap_policy: str = "recompute"
+    kv_swap_outs: int = 0  # swap-outs to the tier (sequences and prefix blocks)
+    kv_swap_ins: int = 0
+    kv_swap_out_bytes: int = 0
+    kv_swap_in_bytes: int = 0
+    kv_swap_integrity_failures: int = 0
+    kv_swap_fallbacks: int = 0
+    kv_swap_write_amplification: float = 1.0
+    kv_prefix_blocks_spilled: int = 0
+    kv_prefix_blocks_restored: int = 0
 
     @property
     def kv_cache_usage(self) -> float:

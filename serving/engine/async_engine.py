@@ -103,7 +103,7 @@ class AsyncEngine:
             self._thread.start()
 
     async def shutdown(self) -> None:
-        """Abort everything in flight and stop the step thread."""
+        """Abort everything in flight, stop the step thread and close the engine (its KV tier)."""
         if self._stopping:
             return
         self._stopping = True
@@ -111,6 +111,10 @@ class AsyncEngine:
         self._wakeup.set()
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 30)
+        if self._thread is None or not self._thread.is_alive():
+            self.engine.close()
+        else:  # a step is stuck: the thread closes the engine itself when it ends
+            logger.warning("engine thread did not stop within 30 s; it will close the engine when it does")
 
     # --- requests --------------------------------------------------------------------------------
     async def generate(
@@ -232,4 +236,8 @@ class AsyncEngine:
                 streams = list(self._streams.items())
             for _rid, s in streams:
                 s.put(RequestAbortedError("engine shut down"))
+            try:
+                self.engine.close()  # the thread is gone: nothing can step the engine any more
+            except Exception:  # pragma: no cover - closing must not mask why the thread ended
+                logger.exception("closing the engine failed")
             logger.info("engine thread stopped")

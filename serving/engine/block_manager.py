@@ -6,14 +6,17 @@ collisions). A new sequence whose prompt starts with the same tokens takes those
 instead of recomputing them. Freed blocks that hold a registered hash stay in an LRU of *cached free*
 blocks and are only evicted (hash dropped) when a free block is needed and no never-cached block is left.
 
-A block id indexes ``KVCache.tensor`` (block-major across layers), so a later flash tier can swap a
-block by id; ``SequenceStatus.SWAPPED`` and the scheduler's preemption policy are the hooks for it.
+A block id indexes ``KVCache.tensor`` (block-major across layers), so a KV tier (``serving.kvtier``)
+can swap a block by id: preempted sequences go there through the scheduler's preemption policy, and
+with a ``PrefixSpillHook`` an evicted cached block is spilled there instead of forgotten and restored
+into a free block when a later prompt's prefix reaches it again (a failed restore is a plain miss).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Protocol
 
 from splitsecond.serving.engine.sequence import Sequence
 
@@ -33,21 +36,53 @@ def chain_hash(prev_hash: int | None, token_ids: tuple[int, ...]) -> int:
     return hash((prev_hash, token_ids))
 
 
-class BlockManager:
-    """Hands out KV blocks to sequences and keeps the prefix cache."""
+class PrefixSpillHook(Protocol):
+    """Where evicted prefix-cache blocks go (``serving.kvtier.prefix_spill.PrefixSpill``)."""
 
-    def __init__(self, num_blocks: int, block_size: int, enable_prefix_caching: bool = True) -> None:
+    def spill(self, block_hash: int, token_ids: tuple[int, ...], block_id: int) -> bool:
+        """Copy the evicted block out before ``block_id`` is reused; False if it could not."""
+        ...
+
+    def contains(self, block_hash: int, token_ids: tuple[int, ...]) -> bool:
+        """Whether that exact block was spilled and can be restored."""
+        ...
+
+    def restore(self, block_hash: int, block_id: int) -> bool:
+        """Copy the spilled block into ``block_id``; False means a miss (nothing may be assumed)."""
+        ...
+
+    def forget(self, block_hash: int) -> None:
+        """Drop the spilled copy (the block is in the cache again)."""
+        ...
+
+    def clear(self) -> None:
+        """Drop every spilled block."""
+        ...
+
+
+class BlockManager:
+    """Hands out KV blocks to sequences and keeps the prefix cache (optionally spilling it to a tier)."""
+
+    def __init__(
+        self,
+        num_blocks: int,
+        block_size: int,
+        enable_prefix_caching: bool = True,
+        spill: PrefixSpillHook | None = None,
+    ) -> None:
         if num_blocks < 1:
             raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
         self.block_size = block_size
         self.num_blocks = num_blocks
         self.enable_prefix_caching = enable_prefix_caching
+        self.spill = spill if enable_prefix_caching else None
         self.blocks = [Block(i) for i in range(num_blocks)]
         self._free_uncached: deque[int] = deque(range(num_blocks))
         self._free_cached: OrderedDict[int, None] = OrderedDict()  # LRU: oldest first
         self._hash_to_block: dict[int, int] = {}
         self.prefix_queries = 0  # prompt tokens looked up
-        self.prefix_hits = 0  # prompt tokens found
+        self.prefix_hits = 0  # prompt tokens found (in memory or restored from the spill tier)
+        self.num_restored_blocks = 0  # prefix blocks brought back from the spill tier
 
     # --- accounting ------------------------------------------------------------------------------
     @property
@@ -76,11 +111,38 @@ class BlockManager:
             tokens = tuple(token_ids[i * bs : (i + 1) * bs])
             h = chain_hash(prev, tokens)
             block_id = self._hash_to_block.get(h)
+            if block_id is None:
+                block_id = self._restore_spilled(h, tokens, hits)
             if block_id is None or self.blocks[block_id].token_ids != tokens:
                 break
             hits.append(block_id)
             prev = h
         return hits
+
+    def _restore_spilled(self, h: int, tokens: tuple[int, ...], hits: list[int]) -> int | None:
+        """Bring a spilled block back as a cached-free block (accounting-neutral); None on a miss.
+
+        The block it lands in is a free one that is not among ``hits`` (those are made most recently
+        used first, so the eviction this may cause never takes them).
+        """
+        if self.spill is None or not self.spill.contains(h, tokens):
+            return None
+        free_hits = [b for b in hits if self.blocks[b].ref_count == 0]
+        if self.num_free_blocks - len(free_hits) < 1:
+            return None
+        for b in free_hits:
+            self._free_cached.move_to_end(b)
+        block_id = self._take_free_block()
+        block = self.blocks[block_id]
+        block.ref_count = 0
+        if not self.spill.restore(h, block_id):
+            self._free_uncached.appendleft(block_id)
+            return None
+        block.hash, block.token_ids = h, tokens
+        self._hash_to_block[h] = block_id
+        self._free_cached[block_id] = None
+        self.num_restored_blocks += 1
+        return block_id
 
     def can_allocate_prefill(self, seq: Sequence, hits: list[int], num_tokens: int) -> bool:
         """Whether ``seq`` (no blocks yet) can take ``hits`` and enough new blocks for ``num_tokens``."""
@@ -124,6 +186,8 @@ class BlockManager:
             block = self.blocks[block_id]
             if block.hash is not None and self._hash_to_block.get(block.hash) == block_id:
                 del self._hash_to_block[block.hash]
+                if self.spill is not None and block.token_ids is not None:
+                    self.spill.spill(block.hash, block.token_ids, block_id)  # its KV is still intact
             block.hash, block.token_ids = None, None
         else:
             raise RuntimeError("out of KV blocks: the scheduler should have preempted first")
@@ -145,6 +209,8 @@ class BlockManager:
             if block.hash is None and h not in self._hash_to_block:
                 block.hash, block.token_ids = h, tokens
                 self._hash_to_block[h] = block.block_id
+                if self.spill is not None:
+                    self.spill.forget(h)  # recomputed: a spilled copy would only take tier space
 
     # --- freeing ---------------------------------------------------------------------------------
     def free(self, seq: Sequence) -> None:
@@ -162,7 +228,7 @@ class BlockManager:
         seq.block_hashes = []
 
     def reset_prefix_cache(self) -> None:
-        """Forget every cached-free block (used ones keep their hash until freed)."""
+        """Forget every cached-free and spilled block (used ones keep their hash until freed)."""
         for block_id in list(self._free_cached):
             block = self.blocks[block_id]
             if block.hash is not None and self._hash_to_block.get(block.hash) == block_id:
@@ -170,3 +236,5 @@ class BlockManager:
             block.hash, block.token_ids = None, None
             self._free_uncached.append(block_id)
         self._free_cached.clear()
+        if self.spill is not None:
+            self.spill.clear()

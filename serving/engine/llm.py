@@ -17,6 +17,8 @@ class LLM:
     """Generate completions for a list of prompts, batched by the engine.
 
     ``LLM("smollm2-135m", max_num_seqs=8)`` takes ``EngineConfig`` fields as keyword arguments.
+    Use it as a context manager (or call ``close()``) when a KV tier is configured
+    (``kv_swap_policy="flash"`` creates a zone file that ``close()`` deletes).
     """
 
     def __init__(self, model: str = "smollm2-135m", **engine_config_kwargs) -> None:
@@ -104,3 +106,13 @@ class LLM:
     def stats(self) -> EngineStats:
         """The engine's counters."""
         return self.engine.stats()
+
+    def close(self) -> None:
+        """Close the engine: release its KV tier and delete a zone file it created (idempotent)."""
+        self.engine.close()
+
+    def __enter__(self) -> LLM:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -3,7 +3,14 @@
 One ``step`` = schedule (continuous batching, chunked prefill, preemption) -> one forward pass ->
 sample (grammar masks, min-tokens bans) -> append tokens (plus grammar-forced tokens, which need no
 forward pass) -> stop checks -> ``RequestOutput`` deltas. Not thread-safe: ``AsyncEngine`` drives it
-from one thread; ``make_request`` (tokenise, validate, compile grammar) is safe to call from others.
+from one thread; ``make_request`` (tokenise, validate, compile grammar) and ``stats`` are safe to call
+from others.
+
+``EngineConfig.kv_swap_policy`` picks what preemption does with a victim's KV: "recompute" (plain
+``Scheduler``), or a KV tier ("dram" / "flash", ``serving.kvtier``) that the ``TieredScheduler`` swaps
+sequences out to and back from; with prefix caching, cold prefix-cache blocks spill to the same tier.
+``close()`` releases the tier (and deletes a zone file the engine created); ``LLMEngine`` is a
+context manager that does so.
 """
 
 from __future__ import annotations
@@ -20,7 +27,12 @@ from splitsecond.serving.engine.kv_cache import KVCache
 from splitsecond.serving.engine.model_runner import ForwardItem, ModelRunner
 from splitsecond.serving.engine.scheduler import Scheduler
 from splitsecond.serving.engine.sequence import Request, Sequence
-from splitsecond.serving.errors import EngineOverloadedError, PromptTooLongError
+from splitsecond.serving.errors import EngineDeadError, EngineOverloadedError, PromptTooLongError
+from splitsecond.serving.kvtier.metrics import KVTierStats
+from splitsecond.serving.kvtier.policy import build_kv_tier
+from splitsecond.serving.kvtier.preemption import SwapPreemption
+from splitsecond.serving.kvtier.prefix_spill import PrefixSpill
+from splitsecond.serving.kvtier.scheduler import TieredScheduler
 from splitsecond.serving.layers.sampler import Sampler, SamplingRow
 from splitsecond.serving.loader.model_loader import LoadedModel, load_model
 from splitsecond.serving.outputs import CompletionOutput, EngineStats, Logprob, RequestOutput
@@ -69,8 +81,26 @@ class LLMEngine:
         self.max_model_len = min(config.max_model_len or ctx, num_blocks * config.block_size)
         self.kv_cache = KVCache(self.model_config, num_blocks, config.block_size, self.dtype, self.device)
         self.runner = ModelRunner(self.model, self.kv_cache, self.device)
-        self.block_manager = BlockManager(num_blocks, config.block_size, config.enable_prefix_caching)
-        self.scheduler = Scheduler(self.block_manager, config.max_num_seqs, config.max_num_batched_tokens)
+        self._closed = False
+        self.kv_tier = build_kv_tier(config.swap_tier_config(), self.kv_cache.tensor)
+        self.prefix_spill: PrefixSpill | None = None
+        if self.kv_tier is not None and config.enable_prefix_caching and config.kv_spill_prefix_cache:
+            page = getattr(self.kv_tier, "page_bytes", self.kv_cache.block_bytes)
+            self.prefix_spill = PrefixSpill(
+                self.kv_tier, max(1, self.kv_tier.stats().capacity_bytes // page // 2)
+            )
+        self.block_manager = BlockManager(
+            num_blocks, config.block_size, config.enable_prefix_caching, spill=self.prefix_spill
+        )
+        if self.kv_tier is None:
+            self.scheduler = Scheduler(self.block_manager, config.max_num_seqs, config.max_num_batched_tokens)
+        else:
+            self.scheduler = TieredScheduler(
+                self.block_manager,
+                config.max_num_seqs,
+                config.max_num_batched_tokens,
+                SwapPreemption(self.kv_tier, config.block_size),
+            )
         self.sampler = Sampler()
         self.grammars = GrammarCompiler(self.tokenizer)
         self.requests: dict[str, Request] = {}
@@ -81,7 +111,8 @@ class LLMEngine:
         self._requests_finished = 0
         self.last_step_scheduled = False  # False: the last step found nothing it could run
         logger.info(
-            "engine ready: %s on %s/%s (weights packed: %s), %d KV blocks x %d tokens, max_model_len %d",
+            "engine ready: %s on %s/%s (weights packed: %s), %d KV blocks x %d tokens, max_model_len %d, "
+            "KV swap: %s",
             self.model_name,
             self.device,
             self.dtype,
@@ -89,7 +120,31 @@ class LLMEngine:
             num_blocks,
             config.block_size,
             self.max_model_len,
+            self.kv_tier.policy if self.kv_tier is not None else "recompute",
         )
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the KV tier: wait for its I/O, delete the zone file it created (idempotent).
+
+        The engine cannot step afterwards (``EngineDeadError``).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self.kv_tier is not None:
+            self.kv_tier.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` ran."""
+        return self._closed
+
+    def __enter__(self) -> LLMEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # --- submitting ------------------------------------------------------------------------------
     def make_request(self, request_id: str, prompt: str | list[int], params: SamplingParams) -> Request:
@@ -171,6 +226,8 @@ class LLMEngine:
     @torch.inference_mode()
     def step(self) -> list[RequestOutput]:
         """Run one scheduling step + forward pass; returns outputs of requests that progressed."""
+        if self._closed:
+            raise EngineDeadError("the engine is closed")
         batch = self.scheduler.schedule()
         self.last_step_scheduled = not batch.empty
         if batch.empty:
@@ -374,9 +431,30 @@ class LLMEngine:
         self._requests_finished += 1
         return self._build_output(req, finished=True)
 
+    def kv_tier_stats(self) -> KVTierStats | None:
+        """A snapshot of the KV tier's counters (None under recompute); safe from another thread."""
+        return self.kv_tier.stats() if self.kv_tier is not None else None
+
     def stats(self) -> EngineStats:
         """Current load and counters."""
         bm = self.block_manager
+        tier = self.kv_tier_stats()
+        spill = self.prefix_spill
+        swap = {}
+        if tier is not None:
+            swap = {
+                "kv_swap_policy": tier.policy,
+                "kv_swap_outs": tier.swap_outs,
+                "kv_swap_ins": tier.swap_ins,
+                "kv_swap_out_bytes": tier.bytes_out,
+                "kv_swap_in_bytes": tier.bytes_in,
+                "kv_swap_integrity_failures": tier.integrity_failures,
+                "kv_swap_fallbacks": tier.fallbacks_full + tier.fallbacks_unhealthy + tier.recomputes,
+                "kv_swap_write_amplification": tier.write_amplification,
+            }
+        if spill is not None:
+            swap["kv_prefix_blocks_spilled"] = spill.num_spilled
+            swap["kv_prefix_blocks_restored"] = spill.num_restored
         return EngineStats(
             num_running=len(self.scheduler.running),
             num_waiting=len(self.scheduler.waiting),
@@ -392,4 +470,5 @@ class LLMEngine:
             num_forward_passes=self.runner.num_forward_passes,
             forced_tokens_total=self._forced_tokens_total,
             requests_finished=self._requests_finished,
+            **swap,
         )

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future
@@ -48,6 +50,18 @@ from splitsecond.serving.kvtier.page_format import (
 from splitsecond.serving.kvtier.tier import block_byte_view
 
 logger = logging.getLogger(__name__)
+
+
+def _locked(method):
+    """Run a public method under the tier's lock: the engine thread swaps while a /metrics scrape
+    (another thread) may call ``stats()``, which reaps finished writes."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def _wait_quietly(future: Future) -> None:
@@ -101,6 +115,8 @@ class FlashSwapManager:
         max_consecutive_errors: int = 3,
         backend: IOBackend | None = None,
     ) -> None:
+        self._lock = threading.RLock()
+        self._closed = True  # until fully built (``__del__`` may run on a half-built tier)
         self.kv_blocks = block_byte_view(kv_tensor)
         self.block_bytes = int(self.kv_blocks.shape[1])
         self.page_bytes = page_bytes(self.block_bytes)
@@ -295,10 +311,12 @@ class FlashSwapManager:
         return checks
 
     # --- KVTier API ------------------------------------------------------------------------------
+    @_locked
     def contains(self, owner: int) -> bool:
         """Whether ``owner`` has pages stored."""
         return owner in self._stored
 
+    @_locked
     def swap_out(self, owner: int, block_ids: list[int]) -> bool:
         """Stage the blocks and queue their writes; False when full or unhealthy (caller recomputes)."""
         self._reap()
@@ -376,6 +394,7 @@ class FlashSwapManager:
                 jobs.append(_Job(fut, slots, [indices[j] for j in chunk]))
         return jobs
 
+    @_locked
     def prefetch(self, owner: int) -> None:
         """Start reading ``owner``'s pages into staging if slots are free (never blocks)."""
         self._reap()
@@ -391,6 +410,7 @@ class FlashSwapManager:
             return
         self.metrics.add(prefetches=1)
 
+    @_locked
     def swap_in(self, owner: int, block_ids: list[int]) -> bool:
         """Read, verify and restore ``owner``'s blocks into ``block_ids``; False means recompute."""
         self._reap()
@@ -470,10 +490,12 @@ class FlashSwapManager:
         for key in st.keys:
             self.allocator.free(key)
 
+    @_locked
     def discard(self, owner: int) -> None:
         """Forget ``owner``'s pages (finished or aborted while swapped out)."""
         self._forget(owner)
 
+    @_locked
     def stats(self) -> KVTierStats:
         """A snapshot of the tier's counters."""
         self._reap()
@@ -520,6 +542,7 @@ class FlashSwapManager:
             },
         )
 
+    @_locked
     def close(self) -> None:
         """Wait for pending I/O, close the backend and delete the zone file this tier created."""
         if self._closed:

@@ -79,6 +79,33 @@ class _EngineStatsCollector(Collector):
         yield counter(
             "splitsecond_engine_generation_tokens", "Tokens the engine generated.", s.generation_tokens_total
         )
+        yield gauge(
+            "splitsecond_num_requests_swapped", "Sequences swapped out of the KV cache.", s.num_swapped
+        )
+        yield counter("splitsecond_num_preemptions", "Sequences preempted for KV memory.", s.num_preemptions)
+        yield from _kv_swap_families(s, gauge, counter)
+
+
+# EngineStats fields of the KV swap tier (serving.kvtier) exported on /metrics: (field, kind, doc).
+_KV_SWAP_FIELDS = (
+    ("kv_swap_outs", "counter", "Sequences swapped out to the KV tier."),
+    ("kv_swap_ins", "counter", "Sequences swapped back in from the KV tier."),
+    ("kv_swap_out_bytes", "counter", "Bytes written to the KV tier."),
+    ("kv_swap_in_bytes", "counter", "Bytes read from the KV tier."),
+    ("kv_swap_integrity_failures", "counter", "Torn or stale KV pages found at swap-in (recomputed)."),
+    ("kv_swap_fallbacks", "counter", "Swaps refused or lost (tier full or failing): recomputed instead."),
+    ("kv_prefix_blocks_spilled", "counter", "Cold prefix-cache blocks spilled to the KV tier."),
+    ("kv_prefix_blocks_restored", "counter", "Prefix-cache blocks restored from the KV tier."),
+    ("kv_swap_write_amplification", "gauge", "Physical / logical bytes written to the flash zone."),
+)
+
+
+def _kv_swap_families(s: Any, gauge: Callable, counter: Callable) -> Iterator[Metric]:
+    """The KV swap tier's figures; absent from engines without them."""
+    for field, kind, doc in _KV_SWAP_FIELDS:
+        v = getattr(s, field, None)
+        if v is not None:
+            yield (counter if kind == "counter" else gauge)(f"splitsecond_{field}", doc, v)
 
 
 class _TokenRate:

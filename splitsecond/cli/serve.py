@@ -31,6 +31,11 @@ def serve(
     seed: int | None = typer.Option(None, help="Engine seed."),
     num_kv_blocks: int | None = typer.Option(None, help="KV-cache blocks (overrides --kv-cache-memory-mb)."),
     num_threads: int | None = typer.Option(None, help="torch CPU threads (default: torch's)."),
+    kv_swap_policy: str | None = typer.Option(
+        None, help="Under KV memory pressure: recompute (default), dram or flash swap."
+    ),
+    kv_swap_path: str | None = typer.Option(None, help="Flash zone: a file or block device (flash policy)."),
+    kv_swap_size_mb: int | None = typer.Option(None, help="Size of the flash zone, MiB (preallocated)."),
     max_n: int = typer.Option(16, help="Largest n (choices per request) accepted."),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
@@ -61,6 +66,9 @@ def serve(
             seed=seed,
             num_kv_blocks=num_kv_blocks,
             num_threads=num_threads,
+            kv_swap_policy=kv_swap_policy,
+            kv_swap_path=kv_swap_path,
+            kv_swap_size_mb=kv_swap_size_mb,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

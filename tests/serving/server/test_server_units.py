@@ -349,3 +349,16 @@ def test_launcher_reports_a_server_that_fails_to_start():
     with pytest.raises(RuntimeError, match="exited with code") as info:
         start_server_subprocess("no-such-model-anywhere", timeout_s=60)
     assert "no-such-model-anywhere" in str(info.value)
+
+
+def test_metrics_export_the_kv_swap_tier():
+    m = ServerMetrics(
+        "smollm2-135m",
+        lambda: _stats(kv_swap_policy="flash", kv_swap_outs=3, kv_swap_out_bytes=4096, num_preemptions=5),
+    )
+    fams = {f.name: f for f in text_string_to_metric_families(m.render().decode())}
+    samples = {s.name: s.value for f in fams.values() for s in f.samples}
+    assert samples["splitsecond_kv_swap_outs_total"] == 3
+    assert samples["splitsecond_kv_swap_out_bytes_total"] == 4096
+    assert samples["splitsecond_num_preemptions_total"] == 5
+    assert "splitsecond_kv_swap_write_amplification" in samples

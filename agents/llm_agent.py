@@ -20,6 +20,14 @@ Output constraints (``structured``):
     Tries ``choice``, then ``json``, then ``none``, moving on when the backend rejects the request
     (HTTP 400/422) and remembering what worked.
 
+Envs with text actions (HFTBench orders) use the same knob: ``choice``/``guided_choice``/``json``
+constrain the answer to a *menu* of concrete, feasible orders built from the current observation
+(``HOLD``; a market buy/sell of a default size per symbol; limit orders that join or improve the
+touch; cancels of resting orders; see :mod:`splitsecond.agents.prompts.order_menu`). The menu
+travels in the constraint, not in the prompt: the system message states its shape once, so the
+prompt stays as short as the free-text one. ``none`` (or ``auto`` on a backend that rejects
+constraints) asks for free-text orders, parsed line by line with the env's validator.
+
 Chain-of-thought and plan calls are never constrained. An unparseable answer or a failed call
 never raises: the decision falls back (``fallback="previous"``: the previous valid action, or the
 idle action at the start; ``"idle"``: the idle action; an ``int``: that action index), is marked
@@ -38,6 +46,7 @@ from typing import Any
 from splitsecond.agents.base import Decision, EnvSpec, Observation, TokenUsage, Trace
 from splitsecond.agents.parsing import ParseResult, parse_action, parse_text_action
 from splitsecond.agents.prompts import VARIANTS, PromptTemplate, template_for
+from splitsecond.agents.prompts.order_menu import OrderMenu
 from splitsecond.agents.thinking import ChainOfThought, PlanThenAct, Reflex, ThinkingStyle, parse_thinking
 
 logger = logging.getLogger(__name__)
@@ -46,10 +55,14 @@ STRUCTURED_MODES = ("auto", "choice", "guided_choice", "json", "none")
 FALLBACKS = ("previous", "idle")
 IDLE_NAMES = ("idle", "noop", "no_op", "none", "wait", "hold", "stay", "neutral")
 _AUTO_ORDER = ("choice", "json", "none")
+MENU_ENVS = ("HFTBench",)
+"""Env families (``<family>-v<N>``) whose text actions are constrained to an :class:`OrderMenu`."""
 TEXT_ACTION_MIN_TOKENS = 32
+"""Output bound of a text-action (order text) decision at least."""
 JSON_ACTION_MIN_TOKENS = 32
 """Output bound of a JSON-schema-constrained decision at least."""
-"""Output bound of a text-action (order text) decision at least."""
+JSON_TEXT_ACTION_MIN_TOKENS = 48
+"""Output bound of a JSON-schema-constrained text-action decision at least (``{"action": "<order>"}``)."""
 
 
 def idle_action(spec: EnvSpec) -> Any:
@@ -95,6 +108,7 @@ class _Call:
     messages: list[dict[str, str]]
     max_tokens: int
     constrained: bool
+    choices: tuple[str, ...] | None = None  # the allowed answers (default: the action names)
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,8 @@ class LLMAgent:
         timeout_s: per-call timeout.
         name: the agent's display name (default: the model string and style).
         extra_params: further keyword arguments for ``litellm.completion``.
+        order_menu: how the order menu of text-action envs (HFTBench) is built (default
+            :class:`OrderMenu`: 100 shares, join/improve the touch, up to 4 cancels).
     """
 
     def __init__(
@@ -145,6 +161,7 @@ class LLMAgent:
         timeout_s: float = 60.0,
         name: str | None = None,
         extra_params: Mapping[str, Any] | None = None,
+        order_menu: OrderMenu | None = None,
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ValueError("model must be a non-empty LiteLLM model string, e.g. 'openai/smollm2-135m'")
@@ -160,6 +177,8 @@ class LLMAgent:
             raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
         if not (isinstance(timeout_s, int | float) and timeout_s > 0):
             raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+        if order_menu is not None and not isinstance(order_menu, OrderMenu):
+            raise ValueError(f"order_menu must be an OrderMenu, got {type(order_menu).__name__}")
         self.model = model
         self.api_base = api_base
         self.api_key = api_key
@@ -176,6 +195,7 @@ class LLMAgent:
         self.fallback = fallback
         self.timeout_s = float(timeout_s)
         self.extra_params = dict(extra_params or {})
+        self.order_menu = order_menu or OrderMenu()
         self.name = name or f"{model} ({self.thinking.name})"
         self.stats = LLMAgentStats(structured_mode=structured)
         self._mode = structured  # resolved constraint (auto narrows it down)
@@ -187,6 +207,7 @@ class LLMAgent:
         self._plan: str | None = None
         self._since_plan = 0
         self._text_mode = False
+        self._menu: OrderMenu | None = None  # in use for this episode (text-action envs in MENU_ENVS)
 
     # ------------------------------------------------------------------ episode
     def reset(self, spec: EnvSpec, seed: int | None = None) -> None:
@@ -209,6 +230,9 @@ class LLMAgent:
             self._template = self.prompt
         else:
             self._template = template_for(spec.env_id, self.prompt or "full")
+        family = spec.env_id.rsplit("/", 1)[-1].split("-v")[0]
+        use_menu = self._text_mode and family in MENU_ENVS and self.structured != "none"
+        self._menu = self.order_menu if use_menu and spec.metadata.get("symbols") else None
         self._episode_seed = seed
         self._history.clear()
         self._previous = None
@@ -255,7 +279,12 @@ class LLMAgent:
         """The decision procedure of the thinking style; yields calls, receives replies."""
         spec = self.spec
         names = list(spec.action_names or ())
-        shown = names or [str(spec.metadata["text_action_grammar"])]
+        if names:
+            shown = names
+        elif self._menu is not None:
+            shown = [self._menu.syntax(spec)]
+        else:
+            shown = [str(spec.metadata["text_action_grammar"])]
         style = self.thinking
         usage = TokenUsage()
         history = list(self._history)[-self.history :] if self.history else []
@@ -282,10 +311,15 @@ class LLMAgent:
             assert isinstance(style, Reflex)
             messages = self._template.messages(spec, "reflex", shown, obs.text, history)
             max_tokens, constrained = style.max_tokens, True
-        if self._text_mode:  # free-text orders: no choice constraint, room for a line or two
-            max_tokens, constrained = max(max_tokens, TEXT_ACTION_MIN_TOKENS), False
+        choices: tuple[str, ...] | None = None
+        if self._text_mode:  # orders: a menu constraint where there is one, room for a line or two
+            max_tokens = max(max_tokens, TEXT_ACTION_MIN_TOKENS)
+            if constrained and self._menu is not None:
+                choices = tuple(self._menu.build(spec, obs))
+            else:
+                constrained = False
 
-        reply = yield _Call(messages, max_tokens, constrained)
+        reply = yield _Call(messages, max_tokens, constrained, choices)
         usage = usage + reply.usage
         parsed: ParseResult | None = None
         error = reply.error
@@ -293,6 +327,8 @@ class LLMAgent:
             parsed = (
                 parse_text_action(reply.text, spec) if self._text_mode else parse_action(reply.text, names)
             )
+            if choices is not None and parsed.ok and reply.text is not None and reply.text.strip() in choices:
+                parsed = ParseResult(parsed.index, parsed.name, "menu")
             if not parsed.ok:
                 error = f"parse: {parsed.error}"
                 self.stats.parse_failures += 1
@@ -327,8 +363,9 @@ class LLMAgent:
     def _request(self, call: _Call, mode: str) -> dict[str, Any]:
         """Keyword arguments of ``litellm.completion`` for ``call`` under constraint ``mode``."""
         max_tokens = call.max_tokens
-        if call.constrained and mode == "json":
-            max_tokens = max(max_tokens, JSON_ACTION_MIN_TOKENS)  # braces, key and quotes need room
+        if call.constrained and mode == "json":  # braces, key and quotes need room
+            floor = JSON_TEXT_ACTION_MIN_TOKENS if call.choices is not None else JSON_ACTION_MIN_TOKENS
+            max_tokens = max(max_tokens, floor)
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": call.messages,
@@ -345,7 +382,7 @@ class LLMAgent:
         seed = self.seed if self.seed is not None else self._episode_seed
         if seed is not None:
             kwargs["seed"] = seed
-        names = list(self.spec.action_names or ())
+        names = list(call.choices) if call.choices is not None else list(self.spec.action_names or ())
         if call.constrained and mode == "choice":
             extra = dict(kwargs.get("extra_body") or {})
             extra["structured_outputs"] = {"choice": names}

@@ -167,20 +167,26 @@ def parse_action(text: str | None, action_names: Sequence[str], allow_index: boo
 def parse_text_action(text: str | None, spec: EnvSpec) -> ParseResult:
     """Parse a free-text action (e.g. HFTBench orders) for an env without named actions.
 
-    Code fences and blank lines are dropped; each remaining line is checked with
-    ``spec.metadata["text_action_validator"]`` (a callable that raises ``ValueError`` on a bad
-    line) when the env provides one, and the valid lines are kept. Without a validator the first
-    line is taken. The result's ``name`` holds the action text (``index`` is 0).
+    An answer that is a JSON object (``{"action": "BUY 100 ACME @ MKT"}``, what a JSON-schema
+    constraint yields) gives the value of its action key (the last such object's). Otherwise code fences and blank lines
+    are dropped; each remaining line is checked with ``spec.metadata["text_action_validator"]`` (a
+    callable that raises ``ValueError`` on a bad line) when the env provides one, and the valid
+    lines are kept. Without a validator the first line is taken. The result's ``name`` holds the
+    action text (``index`` is 0) and ``method`` is ``json`` or ``text``.
     """
     if text is None or not text.strip():
         return ParseResult(None, None, "failed", "empty answer")
     body = _FENCE.sub(lambda m: m.group(1), text)
+    method = "text"
+    from_json = _json_candidates(text) if body.strip().startswith("{") else []
+    if from_json:
+        body, method = from_json[-1], "json"  # fenced and inline matches may repeat one object
     lines = [ln.strip().strip("`*").strip() for ln in body.splitlines()]
     lines = [ln for ln in lines if ln]
     validator = spec.metadata.get("text_action_validator")
     if validator is None:
         return (
-            ParseResult(0, lines[0], "text") if lines else ParseResult(None, None, "failed", "empty answer")
+            ParseResult(0, lines[0], method) if lines else ParseResult(None, None, "failed", "empty answer")
         )
     valid, errors = [], []
     for line in lines:
@@ -193,4 +199,4 @@ def parse_text_action(text: str | None, spec: EnvSpec) -> ParseResult:
         valid.append(candidate)
     if not valid:
         return ParseResult(None, None, "failed", errors[0] if errors else "no valid line")
-    return ParseResult(0, "\n".join(valid), "text")
+    return ParseResult(0, "\n".join(valid), method)

@@ -7,6 +7,7 @@ by a cheap model instead of a new plan from the large one.
 
 * :class:`PlanCache` — the facade (:mod:`.plan_cache`);
 * :func:`register` — the LiteLLM provider ``apc/<model>`` (:mod:`.layer`, imports LiteLLM);
+  :func:`ensure_registered` — the same on a store path, once per process (entry points);
 * :class:`PlanFeedback` — reports segment outcomes from any agent (:mod:`.feedback`);
 * stores (:mod:`.stores`): :class:`SQLiteStore` (embedded, WAL) and ``RedisStore`` (shared);
 * parts, one per module: :mod:`.keys`, :mod:`.template`, :mod:`.matcher`, :mod:`.embedder`,
@@ -44,6 +45,14 @@ def register(cache: PlanCache, provider: str = "apc", **options: Any) -> Any:
     return _register(cache, provider, **options)
 
 
+def ensure_registered(db: Any = None, provider: str = "apc") -> Any:
+    """Register a plan cache on store ``db`` as ``provider`` once per process (see
+    :func:`splitsecond.cache.layer.ensure_registered`)."""
+    from splitsecond.cache.layer import ensure_registered as _ensure
+
+    return _ensure(db, provider)
+
+
 __all__ = [
     "AdaptationRejected",
     "Adapted",
@@ -73,6 +82,7 @@ __all__ = [
     "SingleFlight",
     "Usage",
     "default_db_path",
+    "ensure_registered",
     "normalize_keyword",
     "open_store",
     "register",

@@ -21,6 +21,8 @@ planner on a miss), so latency models charge a hit what it cost. Outcomes come b
 :meth:`PlanCache.report_plan` (see :mod:`splitsecond.cache.feedback`).
 
 :func:`completion` and :func:`acompletion` are drop-in wrappers with LiteLLM's signatures.
+:func:`ensure_registered` opens a store and registers once per process (what ``splitsecond play``
+calls when an agent's model starts with ``apc/``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from splitsecond.cache.client import (
@@ -328,6 +331,40 @@ def register(cache: PlanCache, provider: str = PROVIDER, **options: Any) -> Plan
 
     custom_llm_setup()
     return handler
+
+
+def ensure_registered(db: str | Path | None = None, provider: str = PROVIDER) -> PlanCacheLLM:
+    """Register a :class:`PlanCache` on the store ``db`` as ``provider`` once per process.
+
+    For entry points (``splitsecond play --agent apc/...``) that must make ``apc/<model>`` work
+    without building a cache themselves. ``db`` is a SQLite path or ``redis://`` URL (``None``: the
+    default store, ``$SPLITSECOND_CACHE_DB`` or ``~/.cache/splitsecond/plans.db``). Idempotent: a
+    second call with the same ``db`` (or ``db=None``) returns the handler already registered, even
+    one registered by :func:`register`; a call naming another store registers a cache on it instead.
+
+    Raises:
+        ValueError: for a bad provider name or a store that cannot be opened (the message names it).
+    """
+    current = registered(provider)
+    wanted = None if db is None else str(db)
+    if current is not None and (wanted is None or _store_name(current.cache) == _store_name(wanted)):
+        return current
+    try:
+        cache = PlanCache(db)
+    except (OSError, RuntimeError) as exc:
+        raise ValueError(f"cannot open the plan cache store {wanted or 'default'}: {exc}") from exc
+    logger.info("plan cache %r registered as LiteLLM provider %r", cache, provider)
+    return register(cache, provider)
+
+
+def _store_name(where: PlanCache | str) -> str:
+    """A comparable name of a cache's store or a store string (resolved path, or the URL)."""
+    if isinstance(where, PlanCache):
+        path = getattr(where.store, "path", None)
+        return str(Path(path).expanduser().resolve()) if path is not None else repr(where.store)
+    if where.startswith(("redis://", "rediss://", "unix://")):
+        return where
+    return str(Path(where).expanduser().resolve())
 
 
 def unregister(provider: str = PROVIDER) -> bool:

@@ -231,8 +231,7 @@ class HFTBenchGame:
         """Spaces, rules, the symbols and the text order grammar."""
         from splitsecond.envs.hftbench import GRAMMAR, RULES, parse_orders
 
-        cfg = env.config
-        symbols = [s.name for s in cfg.symbols]
+        cfg, market = env.config, env.market  # the env is reset: its market knows replayed symbols too
         return EnvSpec(
             env_id=self.env_id,
             agent_id=agent_id,
@@ -241,9 +240,12 @@ class HFTBenchGame:
             action_names=None,
             rules=RULES,
             metadata={
-                "symbols": symbols,
-                "tick_sizes": [s.tick_size for s in cfg.symbols],
-                "lot_sizes": [s.lot_size for s in cfg.symbols],
+                "symbols": list(market.symbols),
+                "tick_sizes": list(market.tick_sizes),
+                "lot_sizes": list(market.lot_sizes),
+                "short_limit_shares": cfg.short_limit_shares,
+                "initial_cash": cfg.initial_cash,
+                "fill_model": cfg.fill_model,
                 "text_action_grammar": GRAMMAR,
                 "text_action_validator": parse_orders,
                 "noop_action": None,

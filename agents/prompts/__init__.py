@@ -1,12 +1,16 @@
-"""Prompt templates, one per env family; :func:`template_for` picks the one for an env id."""
+"""Prompt templates, one per env family; :func:`template_for` picks the one for an env id.
+
+:class:`OrderMenu` builds the constrained answers of text-action envs (HFTBench orders).
+"""
 
 from splitsecond.agents.prompts.generic import GENERIC
-from splitsecond.agents.prompts.hftbench import HFTBENCH
+from splitsecond.agents.prompts.hftbench import HFTBENCH, HFTBENCH_COMPACT
+from splitsecond.agents.prompts.order_menu import OrderMenu
 from splitsecond.agents.prompts.streetfighter import STREETFIGHTER, STREETFIGHTER_COMPACT
 from splitsecond.agents.prompts.template import STYLES, PromptTemplate
 
 _BY_ENV = {"StreetFighter": STREETFIGHTER, "HFTBench": HFTBENCH}
-_COMPACT = {"StreetFighter": STREETFIGHTER_COMPACT}
+_COMPACT = {"StreetFighter": STREETFIGHTER_COMPACT, "HFTBench": HFTBENCH_COMPACT}
 VARIANTS = ("full", "compact")
 
 
@@ -27,10 +31,12 @@ def template_for(env_id: str, variant: str = "full") -> PromptTemplate:
 __all__ = [
     "GENERIC",
     "HFTBENCH",
+    "HFTBENCH_COMPACT",
     "STREETFIGHTER",
     "STREETFIGHTER_COMPACT",
     "STYLES",
     "VARIANTS",
+    "OrderMenu",
     "PromptTemplate",
     "template_for",
 ]

@@ -4,6 +4,9 @@ Agent specs (``--agent``, ``--opponent``): a built-in name (``random``, ``zoner`
 a LiteLLM model string, optionally with its endpoint after ``@``
 (``openai/smollm2-135m@http://127.0.0.1:8000/v1``) and options after ``?``
 (``...?thinking=plan-then-act:4``), or a user class ``package.module:Class`` / ``file.py:Class``.
+
+A model behind the plan cache (``apc/openai/smollm2-135m@http://...``) gets the cache registered
+in this process first (:func:`splitsecond.cache.ensure_registered`, store ``--cache-db``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,22 @@ def _env_args(pairs: list[str]) -> dict[str, object]:
                 continue
         else:
             out[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return out
+
+
+def plan_cache_specs(specs: list[str]) -> list[str]:
+    """The agent specs whose model goes through the plan cache (``apc/...``); bad specs are left to
+    the arena to report."""
+    from splitsecond.agents.specs import parse_agent_spec
+
+    out = []
+    for text in specs:
+        try:
+            parsed = parse_agent_spec(text)
+        except ValueError:
+            continue
+        if parsed.kind == "llm" and parsed.target.startswith("apc/"):
+            out.append(text)
     return out
 
 
@@ -81,6 +100,12 @@ def play(
     max_decisions: int | None = typer.Option(None, help="Stop after this many decisions."),
     out: str | None = typer.Option(None, help="Folder for episode.jsonl, result.json and the replay."),
     gif: bool = typer.Option(False, help="Also write the replay as a GIF (needs --out)."),
+    cache_db: str | None = typer.Option(
+        None,
+        "--cache-db",
+        help="Plan cache store for apc/ models: SQLite file or redis:// URL "
+        "(default: $SPLITSECOND_CACHE_DB or ~/.cache/splitsecond/plans.db).",
+    ),
 ) -> None:
     """Play one match and print the result table."""
     from rich.console import Console
@@ -108,6 +133,10 @@ def play(
         specs.append(opponent)
     latencies = [latency] * len(agent) + ([opponent_latency] if opponent is not None else [])
     try:
+        if plan_cache_specs(specs):
+            from splitsecond.cache import ensure_registered
+
+            ensure_registered(cache_db)
         config = MatchConfig(
             env_id=env,
             env_kwargs=env_kwargs,

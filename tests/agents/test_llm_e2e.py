@@ -1,7 +1,8 @@
 """End to end: our own server (embedded SmolLM2-135M, a real subprocess) reached through LiteLLM.
 
-One server per module. An LLM agent plays a short StreetFighter match against a built-in fighter;
-calibration in quick mode writes a valid profile.
+One server per module. An LLM agent plays a short StreetFighter match against a built-in fighter
+and a short HFTBench session against the market maker (every order valid, from the constrained
+order menu); calibration in quick mode writes a valid profile.
 """
 
 import os
@@ -64,6 +65,38 @@ def test_llm_agent_plays_a_match_against_a_builtin(server, tmp_path):
     stats = result.agents["player_0"]
     assert stats.fallbacks == 0 and stats.errors == 0 and agent.stats.call_errors == 0
     assert stats.usage.completion_tokens >= len(mine)
+
+
+def test_llm_agent_trades_hftbench_with_valid_orders(server, tmp_path):
+    from splitsecond.envs.hftbench import parse_orders
+
+    agent = LLMAgent(
+        "openai/smollm2-135m", api_base=server.api_base, structured="auto", prompt="compact", history=0
+    )
+    result = run_match(
+        {"trader_0": agent, "trader_1": "hft-market-maker"},
+        MatchConfig(
+            env_id="HFTBench-v0",
+            seed=0,
+            env_kwargs={"session_seconds": 0.5},
+            out_dir=tmp_path,
+            act_timeout_s=120,
+        ),
+        latency={"trader_0": "fixed:100"},
+    )
+    assert result.end_reason == "terminated"
+    mine = [
+        r for r in read_episode_log(result.log_path) if r["type"] == "decision" and r["agent"] == "trader_0"
+    ]
+    assert len(mine) >= 3
+    for r in mine:  # each decision is one order of the menu, written by the model, not a fallback
+        assert not r["fallback"] and r["error"] is None
+        assert r["raw"].strip() == r["action_name"]
+        assert len(parse_orders(r["raw"])) == (0 if r["raw"] == "HOLD" else 1)
+        assert r["usage"]["requests"] == 1 and r["usage"]["completion"] >= 1
+    assert agent.stats.fallbacks == 0 and agent.stats.parse_failures == 0 and agent.stats.call_errors == 0
+    assert agent.stats.structured_mode == "choice"
+    assert result.agents["trader_0"].fallbacks == 0
 
 
 def test_other_thinking_styles_never_crash(server):

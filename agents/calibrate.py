@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+
 from splitsecond.agents.latency.profile import LatencyProfile
 
 logger = logging.getLogger(__name__)

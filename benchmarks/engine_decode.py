@@ -38,6 +38,7 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
 from splitsecond.serving import EngineConfig, SamplingParams, StructuredOutput
 from splitsecond.serving.engine.llm_engine import LLMEngine
 from splitsecond.serving.loader.model_loader import load_model

@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from sortedcontainers import SortedDict
+
 from splitsecond.envs.hftbench.env import HFTBenchEnv
 from splitsecond.envs.hftbench.order_book import BUY, SELL, OrderBook
 

@@ -90,6 +90,7 @@ def swap_bandwidth(
 ) -> dict[str, Any]:
     """Swap ``seqs`` sequences of ``blocks_per_seq`` blocks out and back in; medians over repeats."""
     import torch
+
     from splitsecond.serving.kvtier import DramSwapPool, FlashSwapManager
 
     n = seqs * blocks_per_seq
@@ -319,6 +320,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     import torch
+
     from splitsecond.serving import EngineConfig
 
     # the engine's own thread count (1 on a 2-core box): a second OpenMP thread stalls every 720 KiB

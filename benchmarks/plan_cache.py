@@ -119,6 +119,7 @@ def _meter_class() -> Any:
     """A pass-through LiteLLM provider ``meter/<model>`` that counts plan-call and other tokens."""
     import litellm
     from litellm import CustomLLM
+
     from splitsecond.cache.client import usage_from_response
     from splitsecond.cache.layer import is_plan_call
 
@@ -236,6 +237,7 @@ def run_env(
 ) -> dict[str, Any]:  # fmt: skip
     """Warm a cache on ``warm_seeds``, then play ``eval_seeds`` without and with it."""
     import litellm
+
     from splitsecond.agents import LLMAgent, PlanThenAct
     from splitsecond.cache import (
         Adapter,
@@ -382,6 +384,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = {"plan_every": 2, "plan_tokens": 48, "adapter_tokens": 24}
 
     from rich.console import Console
+
     from splitsecond.serving.server import start_server_subprocess
 
     t0 = time.perf_counter()

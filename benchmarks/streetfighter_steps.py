@@ -37,10 +37,10 @@ from typing import Any
 
 import gymnasium
 import numpy as np
-from splitsecond.envs.streetfighter import StreetFighterEnv
-from splitsecond.envs.streetfighter.engine import Simulation
 
 import splitsecond  # noqa: F401  (registers the env ids)
+from splitsecond.envs.streetfighter import StreetFighterEnv
+from splitsecond.envs.streetfighter.engine import Simulation
 
 logger = logging.getLogger(__name__)
 

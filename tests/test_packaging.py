@@ -34,7 +34,9 @@ def test_every_package_folder_is_listed_in_pyproject() -> None:
 
 
 def test_no_global_packages_named_like_our_folders() -> None:
-    code = "import importlib.util as u, sys; sys.exit(any(u.find_spec(n) for n in ('envs', 'agents', 'cache')))"
+    code = (
+        "import importlib.util as u, sys; sys.exit(any(u.find_spec(n) for n in ('envs', 'agents', 'cache')))"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True)
     assert result.returncode == 0, "a global `envs`, `agents` or `cache` package is importable"
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from splitsecond.benchmarks.leaderboard.ratings import Contest, win_matrix
 
 

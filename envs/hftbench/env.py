@@ -48,6 +48,7 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+
 from splitsecond.envs.hftbench.config import MarketConfig
 from splitsecond.envs.hftbench.market import Market
 from splitsecond.envs.hftbench.render import render_chart, summary_table

@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
 from splitsecond.envs.hftbench.config import SymbolSpec
 from splitsecond.envs.hftbench.news import MARKET_WIDE, Headline
 from splitsecond.envs.hftbench.replay_data import BarSeries

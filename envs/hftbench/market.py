@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from splitsecond.envs.hftbench.accounts import Ledger
 from splitsecond.envs.hftbench.config import MarketConfig, SymbolSpec
 from splitsecond.envs.hftbench.fees import MICROS_PER_DOLLAR

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 from pettingzoo import AECEnv
+
 from splitsecond.envs.hftbench.config import MarketConfig
 from splitsecond.envs.hftbench.env import build_config, check_timing, symbol_count
 from splitsecond.envs.hftbench.market import Market

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from splitsecond.envs.hftbench.config import ScheduledNews
 
 MARKET_WIDE = -1

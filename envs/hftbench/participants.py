@@ -21,6 +21,7 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from splitsecond.envs.hftbench.order_book import BUY, SELL
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from rich.table import Table
+
     from splitsecond.envs.hftbench.market import Market
 
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from splitsecond.envs.hftbench.fees import MICROS_PER_DOLLAR
 from splitsecond.envs.hftbench.market import Market
 from splitsecond.envs.hftbench.news import MARKET_WIDE

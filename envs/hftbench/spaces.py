@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium import spaces
+
 from splitsecond.envs.hftbench.fees import MICROS_PER_DOLLAR
 from splitsecond.envs.hftbench.order_book import BUY, SELL
 from splitsecond.envs.hftbench.orders import CANCEL, LIMIT, MARKET, OrderRequest, Rejection

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
+
 from splitsecond.envs.streetfighter.actions import ACTION_NAMES, N_ACTIONS, validate_action
 from splitsecond.envs.streetfighter.engine import MatchConfig, Simulation
 from splitsecond.envs.streetfighter.frame_data import (

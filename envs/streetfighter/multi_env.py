@@ -28,6 +28,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 from pettingzoo import AECEnv
+
 from splitsecond.envs.streetfighter.actions import N_ACTIONS, validate_action
 from splitsecond.envs.streetfighter.engine import OVER, MatchConfig, Simulation
 from splitsecond.envs.streetfighter.env import REWARD_SCALE, format_events

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from gymnasium import spaces
+
 from splitsecond.envs.streetfighter import fighter as F
 from splitsecond.envs.streetfighter.actions import N_ACTIONS
 from splitsecond.envs.streetfighter.engine import PHASE_NAMES, Simulation

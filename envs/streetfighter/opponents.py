@@ -26,6 +26,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+
 from splitsecond.envs.streetfighter import actions as A
 from splitsecond.envs.streetfighter import fighter as F
 from splitsecond.envs.streetfighter.frame_data import (

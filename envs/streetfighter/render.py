@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 from PIL import Image, ImageDraw
+
 from splitsecond.envs.streetfighter import fighter as F
 from splitsecond.envs.streetfighter.engine import BREAK, OVER, Simulation
 from splitsecond.envs.streetfighter.fighter import Fighter

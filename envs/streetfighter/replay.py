@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from splitsecond.envs.streetfighter.engine import MatchConfig, Simulation
 
 logger = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from splitsecond.envs.streetfighter.actions import ACTION_NAMES
 from splitsecond.envs.streetfighter.fighter import STATE_NAMES
 from splitsecond.envs.streetfighter.frame_data import (

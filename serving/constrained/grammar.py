@@ -20,6 +20,7 @@ import logging
 import threading
 
 import torch
+
 from splitsecond.serving.errors import InvalidSchemaError
 from splitsecond.serving.loader.tokenizer import Tokenizer
 from splitsecond.serving.sampling_params import StructuredOutput

@@ -9,6 +9,7 @@ needs to swap a block out or in with a single copy (``swap_out(block) -> bytes-l
 from __future__ import annotations
 
 import torch
+
 from splitsecond.serving.models.model_config import ModelConfig
 
 

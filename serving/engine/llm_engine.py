@@ -19,6 +19,7 @@ import logging
 import time
 
 import torch
+
 from splitsecond.serving.config import EngineConfig
 from splitsecond.serving.constrained.grammar import GrammarCompiler, apply_bitmask, bitmask_to_ids
 from splitsecond.serving.engine.block_manager import BlockManager

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 import torch
+
 from splitsecond.serving.engine.kv_cache import KVCache
 from splitsecond.serving.layers.attention import AttentionGroup, AttentionMetadata
 from splitsecond.serving.models.llama import LlamaForCausalLM

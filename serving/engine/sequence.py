@@ -13,6 +13,7 @@ from splitsecond.serving.sampling_params import SamplingParams
 
 if TYPE_CHECKING:
     import torch
+
     from splitsecond.serving.engine.detokenizer import IncrementalDetokenizer
 
 _seq_ids = itertools.count()

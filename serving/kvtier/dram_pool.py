@@ -11,6 +11,7 @@ import logging
 import time
 
 import torch
+
 from splitsecond.serving.kvtier.metrics import KVTierStats, TierMetrics, gbps
 from splitsecond.serving.kvtier.tier import block_byte_view
 

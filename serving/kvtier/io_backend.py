@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import torch
+
 from splitsecond.serving.kvtier.page_format import ALIGN
 
 logger = logging.getLogger(__name__)

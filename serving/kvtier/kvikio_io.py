@@ -16,6 +16,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
+
 from splitsecond.serving.kvtier.io_backend import BufferSlice, StagingBuffer, check_aligned
 from splitsecond.serving.kvtier.page_format import ALIGN, align_up
 

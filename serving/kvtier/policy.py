@@ -12,6 +12,7 @@ import tempfile
 import uuid
 
 import torch
+
 from splitsecond.serving.kvtier.config import IO_BACKENDS, SWAP_POLICIES, SwapTierConfig
 from splitsecond.serving.kvtier.tier import KVTier
 

@@ -27,6 +27,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import torch
+
 from splitsecond.serving.kvtier.allocator import AppendOnlyAllocator, PageKey, PageLocation, ZoneFullError
 from splitsecond.serving.kvtier.flash_zone import DEFAULT_SEGMENT_BYTES, FlashZone
 from splitsecond.serving.kvtier.gc import SegmentCleaner, contiguous_runs

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
+
 from splitsecond.serving.kvtier.metrics import KVTierStats
 
 

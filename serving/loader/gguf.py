@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from splitsecond.serving.loader.gguf_file import GGUFFile
 from splitsecond.serving.loader.tokenizer import Tokenizer
 from splitsecond.serving.models.model_config import ModelConfig

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+
 from splitsecond.serving.loader.gguf import load_gguf
 from splitsecond.serving.loader.registry import ResolvedModel, resolve_model
 from splitsecond.serving.loader.safetensors import load_safetensors_folder

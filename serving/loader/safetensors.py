@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import torch
+
 from splitsecond.serving.loader.tokenizer import Tokenizer
 from splitsecond.serving.models.model_config import ModelConfig
 

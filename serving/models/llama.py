@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from splitsecond.serving.layers.activation import SiluAndMul
 from splitsecond.serving.layers.attention import AttentionMetadata, PagedAttention
 from splitsecond.serving.layers.linear import Embedding, Linear, linear_packed, pack_weight
 from splitsecond.serving.layers.rmsnorm import RMSNorm
 from splitsecond.serving.layers.rotary import RotaryEmbedding
 from splitsecond.serving.models.model_config import ModelConfig
-from torch import nn
 
 
 class LlamaAttention(nn.Module):

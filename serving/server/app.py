@@ -13,6 +13,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from splitsecond.serving.server.auth import check_api_key
 from splitsecond.serving.server.chat import create_chat_completion
 from splitsecond.serving.server.completions import create_completion
@@ -28,8 +31,6 @@ from splitsecond.serving.server.errors import (
 from splitsecond.serving.server.metrics import METRICS_CONTENT_TYPE, ServerMetrics
 from splitsecond.serving.server.protocol import ChatCompletionRequest, CompletionRequest, ModelCard, ModelList
 from splitsecond.serving.server.state import ServerState, model_aliases
-from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+
 from splitsecond.serving import EngineError
 from splitsecond.serving.server.errors import APIError, bad_request
 from splitsecond.serving.server.generation import GenerationSession, engine_error, finish_label

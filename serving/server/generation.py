@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
+
 from splitsecond.serving import (
     EngineError,
     EngineOverloadedError,

@@ -24,6 +24,7 @@ from dataclasses import fields
 from typing import Any
 
 import httpx
+
 from splitsecond.serving.server.config import ServerConfig
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def build_engine_config(model: str = DEFAULT_MODEL, **overrides: Any) -> Any:
 def run_server(engine_config: Any, server_config: ServerConfig) -> None:
     """Serve ``engine_config``'s model with uvicorn until interrupted (blocks)."""
     import uvicorn
+
     from splitsecond.serving import AsyncEngine
     from splitsecond.serving.server.app import create_app
 

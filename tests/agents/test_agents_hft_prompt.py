@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 import pytest
+
 from splitsecond.agents import LLMAgent
 from splitsecond.agents.arena.games import HFTBenchGame
 from splitsecond.agents.base import Observation

@@ -1,6 +1,7 @@
 """Parsing model answers into StreetFighter-like action names: many malformed shapes."""
 
 import pytest
+
 from splitsecond.agents.parsing import normalize, parse_action
 
 NAMES = (

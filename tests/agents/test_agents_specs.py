@@ -1,6 +1,7 @@
 """Agent spec strings: built-ins, LiteLLM models with endpoints and options, user classes."""
 
 import pytest
+
 from splitsecond.agents import LLMAgent, RandomAgent, make_agent, parse_agent_spec
 from splitsecond.agents.thinking import ChainOfThought, PlanThenAct
 

@@ -2,6 +2,7 @@
 
 import gymnasium
 import pytest
+
 from splitsecond.agents import ChainOfThought, EnvSpec, PlanThenAct, Reflex, parse_thinking
 from splitsecond.agents.prompts import GENERIC, HFTBENCH, STREETFIGHTER, template_for
 

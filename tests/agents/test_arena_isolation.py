@@ -5,6 +5,7 @@ import time
 
 import gymnasium
 import pytest
+
 from splitsecond.agents import EnvSpec, Observation, make_agent
 from splitsecond.agents.arena import AgentTimeout, AgentWorker, MatchConfig, ProcessAgent, run_match
 

@@ -4,6 +4,7 @@ crashing / invalid / hanging agents, real-time mode, N agents in one market."""
 import time
 
 import pytest
+
 from splitsecond.agents import Decision, RandomAgent
 from splitsecond.agents.arena import MatchConfig, read_episode_log, run_match, without_wall_clock
 from splitsecond.envs.streetfighter.frame_data import frame_time_us, latency_frames
@@ -163,6 +164,7 @@ def test_bad_configuration_is_refused():
 
 def test_progress_callback_and_result_table(tmp_path):
     from rich.console import Console
+
     from splitsecond.agents.arena import progress_text, result_table
 
     seen = []

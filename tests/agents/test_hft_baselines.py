@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from splitsecond.agents.base import Agent, EnvSpec, Observation
 from splitsecond.agents.baselines.hftbench import HFTMarketMaker, HFTMomentumTrader, HFTNewsReactor
 from splitsecond.envs.hftbench import RULES, HFTBenchEnv

@@ -1,6 +1,7 @@
 """The calibration fit recovers known coefficients; negative ones are clamped and refitted."""
 
 import pytest
+
 from splitsecond.agents.calibrate import CalibrationConfig, Sample, fit_latency
 
 

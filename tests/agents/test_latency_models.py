@@ -3,6 +3,7 @@
 import math
 
 import pytest
+
 from splitsecond.agents.base import Decision, TokenUsage
 from splitsecond.agents.latency import (
     DeclaredLatency,

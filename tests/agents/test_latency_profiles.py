@@ -1,6 +1,7 @@
 """Latency profiles: TOML round trip, validation, lookup by name, the shipped profile."""
 
 import pytest
+
 from splitsecond.agents.latency import LatencyProfile, available_profiles, load_profile, profile_from_toml
 
 PROFILE = LatencyProfile(

@@ -8,6 +8,7 @@ import os
 
 import gymnasium
 import pytest
+
 from splitsecond.agents import LLMAgent
 from splitsecond.agents.base import EnvSpec, Observation
 from splitsecond.envs.streetfighter.actions import ACTION_NAMES

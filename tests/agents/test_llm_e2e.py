@@ -8,6 +8,7 @@ order menu); calibration in quick mode writes a valid profile.
 import os
 
 import pytest
+
 from splitsecond.agents import ChainOfThought, LLMAgent, PlanThenAct, Reflex, TokenLatency, load_profile
 from splitsecond.agents.arena import MatchConfig, read_episode_log, run_match
 from splitsecond.agents.calibrate import CalibrationConfig, calibrate

@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import pytest
+
 from splitsecond.benchmarks.leaderboard import ConfigError, config_from_dict, load_config
 
 ROOT = Path(__file__).resolve().parents[2]

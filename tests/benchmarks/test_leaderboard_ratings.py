@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from splitsecond.benchmarks.leaderboard.ratings import (
     ELO_PER_NAT,
     Contest,

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from splitsecond.benchmarks.leaderboard import config_from_dict, run_leaderboard
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'splitsecond[distributed]')")

@@ -2,10 +2,10 @@
 
 import json
 
-from splitsecond.cache import Outcome, PlanCache, PlannerReply, RuleKeywordExtractor, Scope, Usage
-from splitsecond.cache.matcher import MatcherConfig
 from typer.testing import CliRunner
 
+from splitsecond.cache import Outcome, PlanCache, PlannerReply, RuleKeywordExtractor, Scope, Usage
+from splitsecond.cache.matcher import MatcherConfig
 from splitsecond.cli import _load_commands, app
 
 

@@ -2,6 +2,7 @@
 the checks applied to a model's answers (the model itself is exercised end to end)."""
 
 import pytest
+
 from splitsecond.cache import LLMKeywordExtractor, LLMTemplateExtractor, RuleTemplateExtractor, Usage
 from splitsecond.cache.adapter import AdaptationRejected, Adapter
 from splitsecond.cache.keys import RuleKeywordExtractor, Scope, normalize_keyword, token_overlap

@@ -33,6 +33,7 @@ def _spec_and_observation():
 
 def test_llm_agent_plans_through_the_cache_layer(server, tmp_path):
     import litellm
+
     from splitsecond.agents import LLMAgent, PlanThenAct
     from splitsecond.cache import (
         Adapter,

@@ -10,10 +10,10 @@ import logging
 import socket
 
 import pytest
-from splitsecond.cache import PlanCache, ensure_registered, register
-from splitsecond.cache.layer import registered, unregister
 from typer.testing import CliRunner
 
+from splitsecond.cache import PlanCache, ensure_registered, register
+from splitsecond.cache.layer import registered, unregister
 from splitsecond.cli import _load_commands, app
 from splitsecond.cli.play import plan_cache_specs
 

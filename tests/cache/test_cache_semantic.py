@@ -2,6 +2,7 @@
 a near-but-wrong keyword is turned away by the second check; a near-and-right one is served."""
 
 import pytest
+
 from splitsecond.cache import (
     MatcherConfig,
     Outcome,

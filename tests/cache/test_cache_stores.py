@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from splitsecond.cache.stores import PlanEntry, SQLiteStore, open_store
 
 

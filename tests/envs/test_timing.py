@@ -6,6 +6,7 @@ import math
 import time
 
 import pytest
+
 from splitsecond.envs.timing import (
     CLOCK_NAMES,
     Clock,

@@ -8,6 +8,7 @@ import re
 import jsonschema
 import pytest
 import torch
+
 from splitsecond.serving import LLM, EngineConfig, SamplingParams, StructuredOutput
 from splitsecond.serving.engine.llm_engine import LLMEngine
 from splitsecond.serving.loader.model_loader import load_model

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 import torch
+
 from splitsecond.serving import (
     AsyncEngine,
     EngineConfig,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from splitsecond.serving.engine.block_manager import BlockManager
 from splitsecond.serving.engine.sequence import Request, Sequence
 from splitsecond.serving.sampling_params import SamplingParams

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from splitsecond.serving import resolve_model
 from splitsecond.serving.engine.detokenizer import IncrementalDetokenizer
 from splitsecond.serving.loader.gguf_file import GGUFFile

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from splitsecond.serving import resolve_model
 from splitsecond.serving.loader.gguf import _config_from_metadata, _unpermute_rope_rows
 from splitsecond.serving.loader.gguf_file import GGUFFile

@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pytest
 import torch
+
 from splitsecond.serving import LLM, EngineConfig, SamplingParams
 from splitsecond.serving.engine.kv_cache import KVCache
 from splitsecond.serving.engine.llm_engine import LLMEngine

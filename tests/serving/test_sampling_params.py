@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from splitsecond.serving import EngineConfig, SamplingParams
 from splitsecond.serving.layers.sampler import Sampler, SamplingRow
 

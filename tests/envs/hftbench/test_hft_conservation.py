@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from splitsecond.envs.hftbench import FeeSchedule, Market, MarketConfig
 from splitsecond.envs.hftbench.accounts import Ledger
 from splitsecond.envs.hftbench.order_book import BUY, SELL, OrderBook

@@ -8,8 +8,9 @@ import warnings
 import gymnasium
 import numpy as np
 import pytest
-import splitsecond.envs  # noqa: F401  (registers the ids)
 from gymnasium.utils.env_checker import check_env
+
+import splitsecond.envs  # noqa: F401  (registers the ids)
 from splitsecond.envs.hftbench import (
     RULES,
     Cancel,

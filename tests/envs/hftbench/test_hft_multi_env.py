@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 from pettingzoo.test import api_test
+
 from splitsecond.envs.hftbench import HFTBenchMultiEnv, ScheduledNews, multi_env
 
 SHORT = {"session_seconds": 8.0, "warmup_seconds": 1.0}

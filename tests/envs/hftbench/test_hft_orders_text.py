@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from splitsecond.envs.hftbench import GRAMMAR, Cancel, Order, parse_order, parse_orders
 from splitsecond.envs.hftbench.orders import normalize
 

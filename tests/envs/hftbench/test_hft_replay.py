@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from splitsecond.envs.hftbench import HFTBenchEnv, load_bars, load_bars_csv, load_bars_json
 from splitsecond.envs.hftbench.replay_data import DATA_ENV_VAR, default_data_dir, resolve_data_file
 from splitsecond.envs.timing import TimedAction

@@ -8,6 +8,8 @@ import gymnasium
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+
+import splitsecond  # noqa: F401  (registers the ids)
 from splitsecond.envs.streetfighter import (
     ACTION_NAMES,
     CHARACTERS,
@@ -19,8 +21,6 @@ from splitsecond.envs.streetfighter import (
 )
 from splitsecond.envs.streetfighter.frame_data import frame_time_us
 from splitsecond.envs.timing import TimedAction
-
-import splitsecond  # noqa: F401  (registers the ids)
 
 
 @pytest.mark.parametrize("clock", ["wall", "explicit", "fixed"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from splitsecond.envs.streetfighter import fighter as F
 from splitsecond.envs.streetfighter.actions import ACTION_NAMES, N_ACTIONS, action_index
 from splitsecond.envs.streetfighter.engine import BREAK, OVER, MatchConfig, Simulation

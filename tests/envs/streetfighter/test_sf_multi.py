@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 from pettingzoo.test import api_test
+
 from splitsecond.envs.streetfighter import StreetFighterEnv, StreetFighterMultiEnv, make_opponent, multi_env
 from splitsecond.envs.timing import TimedAction
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from splitsecond.envs.streetfighter import OPPONENTS, Opponent, StreetFighterEnv, make_opponent
 from splitsecond.envs.streetfighter.actions import N_ACTIONS
 from splitsecond.envs.streetfighter.observation import build_observation

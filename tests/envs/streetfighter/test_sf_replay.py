@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from splitsecond.envs.streetfighter import Replay, StreetFighterEnv, multi_env
 from splitsecond.envs.streetfighter.replay import state_digest
 from splitsecond.envs.timing import TimedAction

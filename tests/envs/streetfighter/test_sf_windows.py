@@ -7,6 +7,7 @@ frames; each test finds that the reaction works at the documented budget and fai
 from __future__ import annotations
 
 import numpy as np
+
 from splitsecond.envs.streetfighter import StreetFighterEnv, action_index
 from splitsecond.envs.streetfighter import fighter as F
 from splitsecond.envs.streetfighter.frame_data import CHARACTERS, punish_latency_budget

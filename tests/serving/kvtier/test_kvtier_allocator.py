@@ -10,6 +10,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from splitsecond.serving.kvtier.allocator import AppendOnlyAllocator, ZoneFullError
 from splitsecond.serving.kvtier.flash_zone import FlashZone, SegmentState
 from splitsecond.serving.kvtier.gc import SegmentCleaner

@@ -14,6 +14,7 @@ import random
 
 import pytest
 import torch
+
 from splitsecond.serving import EngineConfig, EngineDeadError, LLMEngine, SamplingParams
 from splitsecond.serving.engine.scheduler import Scheduler
 from splitsecond.serving.kvtier import DramSwapPool, FlashSwapManager

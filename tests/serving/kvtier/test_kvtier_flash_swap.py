@@ -9,6 +9,7 @@ import os
 
 import pytest
 import torch
+
 from splitsecond.serving.kvtier import DramSwapPool, FlashSwapManager, SwapTierConfig, build_kv_tier
 from splitsecond.serving.kvtier.flash_zone import FlashZone
 from splitsecond.serving.kvtier.page_format import HEADER_BYTES

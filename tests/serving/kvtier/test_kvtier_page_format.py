@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from splitsecond.serving.kvtier.page_format import (
     ALGO_ZLIB_CRC32,
     DEFAULT_ALGO,

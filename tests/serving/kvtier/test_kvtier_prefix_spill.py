@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from splitsecond.serving.engine.block_manager import BlockManager
 from splitsecond.serving.engine.sequence import Request, Sequence
 from splitsecond.serving.kvtier import DramSwapPool, PrefixSpill

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from splitsecond.serving.server import start_server_subprocess
 
 # LiteLLM must never reach for the network (its model cost map) in tests.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from rich.console import Console
+
 from splitsecond.benchmarks.serving_http import ACTIONS, GAME_RULES, print_table, summarise
 
 

@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
 from splitsecond.serving.server.sse import parse_sse
 
 pytestmark = pytest.mark.slow

@@ -6,6 +6,7 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
+
 from splitsecond.serving.outputs import CompletionOutput, EngineStats, Logprob, RequestOutput
 from splitsecond.serving.server.config import ServerConfig
 from splitsecond.serving.server.errors import APIError, validation_error

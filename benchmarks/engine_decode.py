@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import logging
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from splitsecond.benchmarks.machine import machine_info
 from splitsecond.serving import EngineConfig, SamplingParams, StructuredOutput
 from splitsecond.serving.engine.llm_engine import LLMEngine
 from splitsecond.serving.loader.model_loader import load_model
@@ -57,23 +57,6 @@ SYSTEM = (
     "Spacing rules: fireball at long range, dragon_punch against jump-ins, block_low against sweeps, "
     "throw when the opponent blocks at close range, dash_back to escape the corner. Reply with one action."
 )
-
-
-def _machine() -> dict:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "loadavg_1m": os.getloadavg()[0],
-    }
 
 
 def _run(engine: LLMEngine, rid: str, prompt, params: SamplingParams):
@@ -295,7 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.WARNING)
     repeats = 2 if args.quick else 5
     console = Console()
-    results: dict = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": _machine()}
+    results: dict = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine_info()}
 
     console.print("loading the engine (default config) ...")
     t = time.perf_counter()

@@ -23,8 +23,6 @@ import cProfile
 import datetime as dt
 import json
 import logging
-import os
-import platform
 import pstats
 import random
 import statistics
@@ -38,6 +36,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sortedcontainers import SortedDict
 
+from splitsecond.benchmarks.machine import machine_info
 from splitsecond.envs.hftbench.env import HFTBenchEnv
 from splitsecond.envs.hftbench.order_book import BUY, SELL, OrderBook
 
@@ -190,17 +189,6 @@ def profile_session(seconds: float, top: int = 12) -> list[dict[str, Any]]:
     return out
 
 
-def machine() -> dict[str, Any]:
-    """Machine description for the results file."""
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "note": "single-threaded; the machine may be shared with other jobs, so timings are noisy",
-    }
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print a table, write the JSON; returns the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -230,7 +218,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = {
         "benchmark": "hftbench_book",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine_info(note="single-threaded"),
         "book": {
             "stream_ops": n_ops,
             "events": ours["events"],

@@ -28,7 +28,6 @@ import datetime as dt
 import json
 import logging
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -44,6 +43,7 @@ from splitsecond.benchmarks.leaderboard import (
     schedule,
 )
 from splitsecond.benchmarks.leaderboard.config import SERVE_PLACEHOLDER
+from splitsecond.benchmarks.machine import machine_info
 
 logger = logging.getLogger(__name__)
 
@@ -56,23 +56,6 @@ def builtin_part(config: LeaderboardConfig) -> LeaderboardConfig:
     """``config`` without the agents that need the embedded server."""
     agents = tuple(a for a in config.agents if SERVE_PLACEHOLDER not in a.spec)
     return dataclasses.replace(config, agents=agents, serve=None)
-
-
-def machine() -> dict[str, Any]:
-    """Where the numbers were measured."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loadavg_1m": os.getloadavg()[0],
-    }
 
 
 def bench_serial(config: LeaderboardConfig) -> tuple[int, float]:
@@ -152,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = {
         "benchmark": "leaderboard_throughput",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine_info(),
         "config": str(QUICK.relative_to(HERE.parent)),
         "part": "built-in agents only (no {serve} specs), save_replays=false",
         "workers": args.workers,

@@ -23,7 +23,6 @@ import datetime as dt
 import json
 import logging
 import os
-import platform
 import statistics
 import time
 import uuid
@@ -35,6 +34,8 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
+from splitsecond.benchmarks.machine import machine_info
 
 logger = logging.getLogger(__name__)
 
@@ -77,30 +78,6 @@ def _pct(xs: list[float], q: float) -> float | None:
         return None
     s = sorted(xs)
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
-
-
-def machine_info() -> dict[str, Any]:
-    """Where the numbers were measured."""
-    import torch
-
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "note": "CPU shared with other processes; timings are noisy.",
-    }
-
-
-# ---------------------------------------------------------------- our server over HTTP
 
 
 class HttpBench:
@@ -527,7 +504,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print_table(rows, console)
     if "llamacpp_note" in results:
         console.print(f"[yellow]{results['llamacpp_note']}[/]")
-    console.print("CPU shared with other processes: timings are noisy.")
+    load = results["machine"]["loadavg_1m"]
+    console.print(f"1-minute load average at the start: {load:.2f} on {results['machine']['cores']} cores.")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     console.print(f"wrote {args.out}")

@@ -26,8 +26,6 @@ import datetime as dt
 import io
 import json
 import logging
-import os
-import platform
 import pstats
 import statistics
 import time
@@ -39,6 +37,7 @@ import gymnasium
 import numpy as np
 
 import splitsecond  # noqa: F401  (registers the env ids)
+from splitsecond.benchmarks.machine import machine_info
 from splitsecond.envs.streetfighter import StreetFighterEnv
 from splitsecond.envs.streetfighter.engine import Simulation
 
@@ -122,18 +121,6 @@ def profile_single(steps: int, top: int = 15) -> list[dict[str, Any]]:
     return rows[:top]
 
 
-def _machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "numpy": np.__version__,
-        "gymnasium": gymnasium.__version__,
-    }
-
-
 def run(steps: int = 20_000, repeats: int = 5) -> dict[str, Any]:
     """Run every configuration ``repeats`` times; return the results dict (also written to JSON)."""
     from rich.progress import Progress
@@ -168,7 +155,7 @@ def run(steps: int = 20_000, repeats: int = 5) -> dict[str, Any]:
     results = {
         "benchmark": "streetfighter_steps",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": _machine(),
+        "machine": machine_info(numpy=np.__version__, gymnasium=gymnasium.__version__),
         "steps_per_run": steps,
         "repeats": repeats,
         "goal_single_env_steps_per_s": GOAL_STEPS_PER_S,

@@ -140,7 +140,7 @@ class Agent(Protocol):
 
 @runtime_checkable
 class AsyncAgent(Agent, Protocol):
-    """An agent that can also decide asynchronously (LLM agents); the arena prefers ``aact``."""
+    """An agent that can also decide asynchronously (LLM agents), for callers that run an event loop."""
 
     async def aact(self, observation: Observation) -> Decision:
         """Asynchronous :meth:`Agent.act`."""

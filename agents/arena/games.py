@@ -157,7 +157,7 @@ class StreetFighterGame:
 
     def status(self, env: Any) -> str:
         """Round, health and rounds won of both fighters."""
-        sim = getattr(env, "_sim", None)
+        sim = _simulation(env)
         if sim is None:
             return ""
         f0, f1 = sim.fighters
@@ -173,7 +173,7 @@ class StreetFighterGame:
         info = infos.get("player_0", {})
         winner = info.get("winner")
         details: dict[str, Any] = {"rounds_won": info.get("rounds_won"), "round": info.get("round")}
-        sim = getattr(env, "_sim", None)
+        sim = _simulation(env)
         if sim is not None:
             details["health"] = [f.health for f in sim.fighters]
             details["characters"] = [f.char.name for f in sim.fighters]
@@ -189,7 +189,7 @@ class StreetFighterGame:
         """The env's simulated time (its current frame)."""
         from splitsecond.envs.streetfighter.frame_data import frame_time_us
 
-        sim = getattr(env, "_sim", None)
+        sim = _simulation(env)
         return frame_time_us(sim.frame) / 1e6 if sim is not None else 0.0
 
     def save_replay(
@@ -345,3 +345,11 @@ def game_for(env_id: str) -> Game:
             f"the arena does not know env {env_id!r}; known: splitsecond/StreetFighter-v0, splitsecond/HFTBench-v0"
         )
     return _GAMES[base]()
+
+
+def _simulation(env: Any) -> Any:
+    """The StreetFighter env's :class:`Simulation`, or ``None`` before its first reset."""
+    try:
+        return env.simulation
+    except RuntimeError:
+        return None

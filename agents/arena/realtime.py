@@ -29,7 +29,7 @@ from splitsecond.agents.arena.episode_log import EpisodeLog
 from splitsecond.agents.arena.games import Game
 from splitsecond.agents.arena.progress import MatchProgress
 from splitsecond.agents.arena.seat import Seat, Turn
-from splitsecond.agents.arena.virtual import FORFEIT_IDLE_MS, log_turn
+from splitsecond.agents.arena.virtual import FORFEIT_IDLE_MS, log_turn, start_turn
 from splitsecond.agents.base import Decision
 from splitsecond.envs.timing import TimedAction, ms_to_us
 
@@ -64,14 +64,10 @@ def run_realtime(
     tick_ms = config.realtime_tick_ms
     try:
         for agent_id in env.agent_iter():
-            obs, reward, terminated, truncated, info = env.last()
             seat = seats[agent_id]
-            seat.stats.score += float(reward)
-            if terminated or truncated:
-                reason = "terminated" if terminated else "truncated"
-                if not final_infos:
-                    final_infos.update({a: dict(i) for a, i in env.infos.items()})
-                env.step(None)
+            obs, info, ended = start_turn(env, seat, final_infos)
+            if ended is not None:
+                reason = ended
                 continue
             t_us = game.time_us(env, agent_id, info)
             # Pace the world: simulated time may not run ahead of the wall clock.

@@ -25,6 +25,22 @@ FORFEIT_IDLE_MS = 1000.0
 """Latency of the idle actions a forfeited agent keeps sending in a match of three or more."""
 
 
+def start_turn(env: Any, seat: Seat, final_infos: dict[str, dict[str, Any]]) -> tuple[Any, Any, str | None]:
+    """Credit the current agent's reward and step it out if the env ended for it.
+
+    Returns ``(observation, info, ended)``; ``ended`` is ``"terminated"``/``"truncated"`` when the
+    agent was stepped out (``final_infos`` then holds every agent's last info), else ``None``.
+    """
+    obs, reward, terminated, truncated, info = env.last()
+    seat.stats.score += float(reward)
+    if not (terminated or truncated):
+        return obs, info, None
+    if not final_infos:
+        final_infos.update({a: dict(i) for a, i in env.infos.items()})
+    env.step(None)
+    return obs, info, "terminated" if terminated else "truncated"
+
+
 def log_turn(
     log: EpisodeLog, index: int, seat: Seat, game: Game, t_us: int, turn: Turn, latency_ms: float
 ) -> None:
@@ -77,14 +93,10 @@ def run_virtual(
     last_t_us = 0
     reason = "terminated"
     for agent_id in env.agent_iter():
-        obs, reward, terminated, truncated, info = env.last()
         seat = seats[agent_id]
-        seat.stats.score += float(reward)
-        if terminated or truncated:
-            reason = "terminated" if terminated else "truncated"
-            if not final_infos:
-                final_infos.update({a: dict(i) for a, i in env.infos.items()})
-            env.step(None)
+        obs, info, ended = start_turn(env, seat, final_infos)
+        if ended is not None:
+            reason = ended
             continue
         t_us = game.time_us(env, agent_id, info)
         last_t_us = max(last_t_us, t_us)

@@ -67,16 +67,10 @@ async def create_chat_completion(req: ChatCompletionRequest, raw: Request, state
     response_id = new_id("chatcmpl")
     created = int(time.time())
     session = GenerationSession(state, raw, response_id, param)
-    await session.__aenter__()
     stream = session.stream(prompt_ids, params)
-    try:
-        first = await anext(stream)
-    except StopAsyncIteration:
-        await session.close()
+    first = await session.first(stream)
+    if first is None:
         return JSONResponse({}, status_code=499)
-    except BaseException:
-        await session.close()
-        raise
 
     if req.stream:
         body = _stream_chunks(req, state, session, stream, first, response_id, created, model)

@@ -75,16 +75,10 @@ async def create_completion(req: CompletionRequest, raw: Request, state: ServerS
     response_id = new_id("cmpl")
     created = int(time.time())
     session = GenerationSession(state, raw, response_id, param)
-    await session.__aenter__()
     stream = session.stream_many(list(prompts), params)
-    try:
-        first = await anext(stream)
-    except StopAsyncIteration:
-        await session.close()
+    first = await session.first(stream)
+    if first is None:
         return JSONResponse({}, status_code=499)
-    except BaseException:
-        await session.close()
-        raise
 
     if req.stream:
         body = _stream_chunks(req, state, session, stream, first, response_id, created, model, len(prompts))

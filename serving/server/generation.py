@@ -138,6 +138,22 @@ class GenerationSession:
         except asyncio.CancelledError:
             pass
 
+    async def first(self, stream: AsyncIterator[Any]) -> Any | None:
+        """Enter the session and wait for ``stream``'s first output.
+
+        Returns ``None`` (the session closed) when the stream ended before any output, i.e. the
+        client went away; any error closes the session and propagates.
+        """
+        await self.__aenter__()
+        try:
+            return await anext(stream)
+        except StopAsyncIteration:
+            await self.close()
+            return None
+        except BaseException:
+            await self.close()
+            raise
+
     async def stream(self, prompt: str | list[int], params: Any, index: int = 0) -> AsyncIterator[Any]:
         """The engine's outputs for one prompt; engine errors leave as :class:`APIError`."""
         rid = f"{self.base_id}-{index}"

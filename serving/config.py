@@ -53,6 +53,13 @@ class EngineConfig:
     ``min(16, kv_swap_size_mb // 4)`` MB. A zone that cannot be created logs a warning and the engine
     serves with recompute. With a tier and prefix caching, ``kv_spill_prefix_cache`` also spills cold
     prefix-cache blocks there on eviction (at most half the tier) and restores them on a prefix hit.
+
+    Speculative sessions (``serving.speculative``, an edge drafts and the engine verifies): a draft has
+    at most ``spec_max_draft_tokens`` tokens, and the engine advises each edge a draft length so that
+    all sessions' verification together stays near ``spec_verify_token_budget`` tokens per step (past
+    that, a CPU forward pass turns compute-bound and rejected draft tokens cost real time). A step
+    that would verify only drafts waits up to ``spec_batch_hold_ms`` for drafts due from other edges
+    (``serving.speculative.batching.PipelineBatcher``; 0 never waits).
     """
 
     model: str = "smollm2-135m"
@@ -74,6 +81,9 @@ class EngineConfig:
     kv_swap_size_mb: int = 1024
     kv_dram_swap_mb: int = 1024
     kv_spill_prefix_cache: bool = True
+    spec_max_draft_tokens: int = 8
+    spec_verify_token_budget: int = 96
+    spec_batch_hold_ms: float = 4.0
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -117,6 +127,12 @@ class EngineConfig:
             bad(f"seed must be an integer, got {self.seed!r}")
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
             bad(f"num_threads must be a positive integer or None, got {self.num_threads!r}")
+        if not isinstance(self.spec_max_draft_tokens, int) or not 0 <= self.spec_max_draft_tokens <= 64:
+            bad(f"spec_max_draft_tokens must be an integer in [0, 64], got {self.spec_max_draft_tokens!r}")
+        if not isinstance(self.spec_verify_token_budget, int) or self.spec_verify_token_budget < 1:
+            bad(f"spec_verify_token_budget must be a positive integer, got {self.spec_verify_token_budget!r}")
+        if not isinstance(self.spec_batch_hold_ms, int | float) or not 0 <= self.spec_batch_hold_ms <= 1000:
+            bad(f"spec_batch_hold_ms must be in [0, 1000], got {self.spec_batch_hold_ms!r}")
         if self.weight_packing not in _PACKINGS:
             bad(f"weight_packing must be one of {_PACKINGS}, got {self.weight_packing!r}")
         if self.kv_swap_policy not in SWAP_POLICIES:

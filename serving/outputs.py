@@ -75,7 +75,8 @@ class EngineStats:
     (swap-out refused because full or unhealthy, or swap-in lost/corrupt);
     ``kv_swap_write_amplification`` is physical bytes written / payload bytes (1.0 when nothing was).
     ``kv_prefix_blocks_spilled`` / ``kv_prefix_blocks_restored`` count evicted prefix-cache blocks
-    written to the tier and brought back on a prefix hit.
+    written to the tier and brought back on a prefix hit. ``busy_seconds`` is the server-side
+    denominator of speculative decoding's "server throughput"; ``spec_*`` count verified drafts.
     """
 
     num_running: int
@@ -102,6 +103,10 @@ class EngineStats:
     kv_swap_write_amplification: float = 1.0
     kv_prefix_blocks_spilled: int = 0
     kv_prefix_blocks_restored: int = 0
+    busy_seconds: float = 0.0  # wall time spent in steps that ran a forward pass
+    spec_rounds: int = 0  # speculative drafts verified
+    spec_draft_tokens: int = 0  # draft tokens received
+    spec_accepted_tokens: int = 0  # of which accepted
 
     @property
     def kv_cache_usage(self) -> float:

@@ -64,6 +64,11 @@ class GrammarMatcher:
         """Advance by one token; False if the grammar rejects it."""
         return self._m.consume_token(token_id)
 
+    def rollback(self, num_tokens: int) -> None:
+        """Undo the last ``num_tokens`` accepted tokens (used after checking a speculative draft)."""
+        if num_tokens > 0:
+            self._m.rollback(num_tokens)
+
     def forced_tokens(self) -> list[int]:
         """Tokens the grammar forces next (empty when there is a real choice)."""
         return self._m.compute_ff_tokens()

@@ -118,9 +118,13 @@ class AsyncEngine:
 
     # --- requests --------------------------------------------------------------------------------
     async def generate(
-        self, prompt: str | list[int], params: SamplingParams, request_id: str
+        self, prompt: str | list[int], params: SamplingParams, request_id: str, speculative: bool = False
     ) -> AsyncIterator[RequestOutput]:
-        """Stream ``RequestOutput`` for ``prompt`` until it finishes (last one has ``finished=True``)."""
+        """Stream ``RequestOutput`` for ``prompt`` until it finishes (last one has ``finished=True``).
+
+        ``speculative``: after the first token, each further output comes from verifying a draft given
+        with ``submit_draft`` (see ``LLMEngine.make_request``).
+        """
         self._ensure_started()
         loop = asyncio.get_running_loop()
         with self._streams_lock:
@@ -131,7 +135,7 @@ class AsyncEngine:
             self._streams[request_id] = stream
             self._pending += 1
         try:
-            req = self.engine.make_request(request_id, prompt, params)
+            req = self.engine.make_request(request_id, prompt, params, speculative=speculative)
         except BaseException:
             with self._streams_lock:
                 self._streams.pop(request_id, None)
@@ -155,6 +159,19 @@ class AsyncEngine:
                 self._wakeup.set()
             with self._streams_lock:
                 self._streams.pop(request_id, None)
+
+    def submit_draft(self, request_id: str, tokens: list[int], dists: list | None = None) -> None:
+        """Hand a speculative request its next draft (see ``LLMEngine.submit_draft``).
+
+        Its verification arrives on the request's ``generate`` stream; a refused draft (invalid, or the
+        request was not waiting for one) raises ``ValueError`` there.
+        """
+        self._commands.put(("draft", (request_id, tokens, dists)))
+        self._wakeup.set()
+
+    def spec_draft_limit(self) -> int:
+        """The draft length the engine advises each speculative session now."""
+        return self.engine.spec_draft_limit()
 
     async def abort(self, request_id: str) -> None:
         """Abort a request: its blocks are freed and its ``generate`` ends with finish_reason 'abort'."""
@@ -190,6 +207,12 @@ class AsyncEngine:
                         self.engine.enqueue(arg)
                     except Exception as e:  # e.g. duplicate id raced in
                         self._fail(arg.request_id, e)
+            elif kind == "draft":
+                request_id, tokens, dists = arg
+                try:
+                    self.engine.submit_draft(request_id, tokens, dists)
+                except ValueError as e:
+                    self._fail(request_id, e)
             elif kind == "abort":
                 out = self.engine.abort_request(arg)
                 if out is not None:
@@ -211,6 +234,12 @@ class AsyncEngine:
                     self._wakeup.wait(timeout=0.5)
                     self._wakeup.clear()
                     continue
+                hold = self.engine.spec_hold_time()
+                if hold > 0:  # more edges' drafts are due: verify them in the same forward pass
+                    self._wakeup.wait(timeout=hold)
+                    self._wakeup.clear()
+                    if not self._drain_commands():
+                        break
                 try:
                     outputs = self.engine.step()
                 except Exception as e:  # keep serving: fail the requests in flight, not the engine

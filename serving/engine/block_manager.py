@@ -213,6 +213,19 @@ class BlockManager:
                     self.spill.forget(h)  # recomputed: a spilled copy would only take tier space
 
     # --- freeing ---------------------------------------------------------------------------------
+    def truncate(self, seq: Sequence, num_tokens: int) -> None:
+        """Free the blocks of ``seq`` past the first ``num_tokens`` tokens (rejected draft tokens).
+
+        Only unregistered blocks may go: a block holding a token below ``num_tokens`` stays.
+        """
+        keep = -(-num_tokens // self.block_size)
+        while len(seq.block_table) > keep:
+            block_id = seq.block_table.pop()
+            block = self.blocks[block_id]
+            assert block.hash is None and block.ref_count == 1, "truncating a shared or registered block"
+            block.ref_count = 0
+            self._free_uncached.append(block_id)
+
     def free(self, seq: Sequence) -> None:
         """Release all of ``seq``'s blocks (deepest first, so they are evicted first)."""
         for block_id in reversed(seq.block_table):

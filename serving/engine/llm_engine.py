@@ -9,12 +9,19 @@ from others.
 ``EngineConfig.kv_swap_policy`` picks what preemption does with a victim's KV: "recompute" (plain
 ``Scheduler``), or a KV tier ("dram" / "flash", ``serving.kvtier``) that the ``TieredScheduler`` swaps
 sequences out to and back from; with prefix caching, cold prefix-cache blocks spill to the same tier.
+
+Speculative requests (``make_request(..., speculative=True)``, driven by ``serving.speculative``):
+after its first token the sequence waits for a draft (``submit_draft``); the next step runs the
+newest token and the k draft tokens in one forward pass with k + 1 logits rows, verifies the draft
+losslessly (greedy: identical to plain decoding; sampling: rejection sampling) and appends the
+accepted tokens plus the target's own next token, then waits for the next draft.
 ``close()`` releases the tier (and deletes a zone file the engine created); ``LLMEngine`` is a
 context manager that does so.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 
@@ -38,6 +45,14 @@ from splitsecond.serving.layers.sampler import Sampler, SamplingRow
 from splitsecond.serving.loader.model_loader import LoadedModel, load_model
 from splitsecond.serving.outputs import CompletionOutput, EngineStats, Logprob, RequestOutput
 from splitsecond.serving.sampling_params import SamplingParams
+from splitsecond.serving.speculative.batching import PipelineBatcher
+from splitsecond.serving.speculative.verification import (
+    SparseDraftDist,
+    target_probs,
+    validate_draft,
+    verify_greedy,
+    verify_rejection,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +125,12 @@ class LLMEngine:
         self._generation_tokens_total = 0
         self._forced_tokens_total = 0
         self._requests_finished = 0
+        self._busy_seconds = 0.0
+        self._spec_rounds = 0
+        self._spec_draft_tokens = 0
+        self._spec_accepted_tokens = 0
+        self.spec_batch_sizes: collections.Counter[int] = collections.Counter()  # drafts verified per step
+        self.batcher = PipelineBatcher(config.spec_batch_hold_ms / 1000)
         self.last_step_scheduled = False  # False: the last step found nothing it could run
         logger.info(
             "engine ready: %s on %s/%s (weights packed: %s), %d KV blocks x %d tokens, max_model_len %d, "
@@ -148,10 +169,18 @@ class LLMEngine:
         self.close()
 
     # --- submitting ------------------------------------------------------------------------------
-    def make_request(self, request_id: str, prompt: str | list[int], params: SamplingParams) -> Request:
-        """Tokenise and validate a request (raises ``PromptTooLongError``, ``InvalidSchemaError``)."""
+    def make_request(
+        self, request_id: str, prompt: str | list[int], params: SamplingParams, speculative: bool = False
+    ) -> Request:
+        """Tokenise and validate a request (raises ``PromptTooLongError``, ``InvalidSchemaError``).
+
+        ``speculative``: after its first token the request advances only by verified drafts
+        (``submit_draft``); it must have ``n == 1`` and no logprobs.
+        """
         if not isinstance(params, SamplingParams):
             raise TypeError(f"params must be SamplingParams, got {type(params).__name__}")
+        if speculative and (params.n != 1 or params.logprobs is not None):
+            raise ValueError("speculative requests need n=1 and no logprobs")
         if isinstance(prompt, str):
             text: str | None = prompt
             ids = self.tokenizer.encode(prompt)
@@ -167,7 +196,9 @@ class LLMEngine:
         if len(ids) + params.max_tokens > self.max_model_len:
             raise PromptTooLongError(len(ids), params.max_tokens, self.max_model_len)
         grammar = self.grammars.compile(params.structured) if params.structured is not None else None
-        req = Request(request_id=request_id, prompt=text, prompt_token_ids=ids, params=params)
+        req = Request(
+            request_id=request_id, prompt=text, prompt_token_ids=ids, params=params, speculative=speculative
+        )
         for i in range(params.n):
             gen = None
             if params.seed is not None:
@@ -219,6 +250,72 @@ class LLMEngine:
                 self.scheduler.finish(seq)
         return self._finish_request_output(req)
 
+    def submit_draft(
+        self, request_id: str, tokens: list[int], dists: list[SparseDraftDist] | None = None
+    ) -> int:
+        """Give a waiting speculative request its next draft; returns how many tokens were kept.
+
+        ``tokens`` continue the request's output (after its newest token); ``dists`` are the draft's
+        sparse distributions when it sampled (None: deterministic proposals). A draft longer than what
+        ``max_tokens`` / the context can still use is cut. Raises ``ValueError`` for an unknown request,
+        one not waiting for a draft, or an invalid draft.
+        """
+        req = self.requests.get(request_id)
+        if req is None:
+            raise ValueError(f"no unfinished request {request_id!r}")
+        if not req.speculative:
+            raise ValueError(f"request {request_id!r} is not speculative")
+        seq = req.seqs[0]
+        if seq.finished or not seq.awaiting_draft:
+            raise ValueError(f"request {request_id!r} is not waiting for a draft")
+        validate_draft(tokens, dists, self.model_config.vocab_size, self.config.spec_max_draft_tokens)
+        room = min(seq.params.max_tokens - seq.num_output_tokens - 1, self.max_model_len - seq.num_tokens - 1)
+        tokens = [int(t) for t in tokens[: max(0, room)]]
+        seq.draft = tokens
+        seq.draft_dists = list(dists[: len(tokens)]) if dists is not None else None
+        seq.token_ids.extend(tokens)
+        seq.awaiting_draft = False
+        now = time.monotonic()
+        seq.draft_time = now
+        if seq.verdict_time is not None:
+            gap = now - seq.verdict_time
+            req.draft_gap_s = gap if req.draft_gap_s is None else 0.7 * req.draft_gap_s + 0.3 * gap
+        return len(tokens)
+
+    def spec_hold_time(self) -> float:
+        """Seconds the next step should wait so more edges' drafts join it (``PipelineBatcher``)."""
+        if self._spec_active == 0:
+            return 0.0
+        ready: list[float] = []
+        due: list[float | None] = []
+        other = False
+        for seq in self.scheduler.running:
+            if not seq.request.speculative:
+                other = True
+            elif seq.draft is not None:
+                ready.append(seq.draft_time or 0.0)
+            elif seq.awaiting_draft and seq.num_computed_tokens >= seq.num_schedulable_tokens:
+                gap = seq.request.draft_gap_s
+                due.append(None if gap is None or seq.verdict_time is None else seq.verdict_time + gap)
+            else:
+                other = True  # a speculative sequence still prefilling
+        other = other or bool(self.scheduler.waiting) or bool(self.scheduler.swapped)
+        return self.batcher.hold(time.monotonic(), ready, due, other)
+
+    @property
+    def _spec_active(self) -> int:
+        return sum(1 for r in self.requests.values() if r.speculative)
+
+    def spec_draft_limit(self) -> int:
+        """The draft length advised to each speculative session now (0: send empty drafts).
+
+        Splits ``spec_verify_token_budget`` among the unfinished speculative requests (each verifies
+        its draft plus one token), capped at ``spec_max_draft_tokens``.
+        """
+        active = self._spec_active
+        share = self.config.spec_verify_token_budget // max(1, active) - 1
+        return max(0, min(self.config.spec_max_draft_tokens, share))
+
     # --- stepping --------------------------------------------------------------------------------
     def has_unfinished_requests(self) -> bool:
         """True while any request is waiting or running."""
@@ -233,36 +330,122 @@ class LLMEngine:
         self.last_step_scheduled = not batch.empty
         if batch.empty:
             return []
+        t0 = time.perf_counter()
         now = time.monotonic()
         items: list[ForwardItem] = []
         sample_seqs: list[Sequence] = []
+        sample_rows: list[int] = []
+        spec: list[tuple[Sequence, int, int]] = []  # (sequence, first logits row, rows)
+        row = 0
         for seq, n in zip(batch.seqs, batch.num_tokens, strict=False):
             c = seq.num_computed_tokens
             ends = c + n == seq.num_tokens
-            items.append(ForwardItem(seq.token_ids[c : c + n], c, seq.block_table, 1 if ends else 0))
-            if ends:
+            num_logits = (1 + seq.num_draft_tokens) if ends and seq.draft is not None else int(ends)
+            items.append(ForwardItem(seq.token_ids[c : c + n], c, seq.block_table, num_logits))
+            if ends and seq.draft is not None:
+                spec.append((seq, row, num_logits))
+            elif ends:
                 sample_seqs.append(seq)
+                sample_rows.append(row)
+            row += num_logits
             req = seq.request
             if req.first_scheduled_time is None:
                 req.first_scheduled_time = now
         grammar_masks = self._grammar_masks(sample_seqs)
+        draft_masks = {s.seq_id: self._draft_masks(s) for s, _, _ in spec if s.grammar is not None}
         hidden = self.runner.run_hidden(items)
-        logits = self._logits(hidden, sample_seqs, grammar_masks)
+        sample_hidden = hidden if not spec else hidden[sample_rows]
+        logits = self._logits(sample_hidden, sample_seqs, grammar_masks)
         touched: dict[str, Request] = {}
+        verifying = {s.seq_id for s, _, _ in spec}
         for seq, n in zip(batch.seqs, batch.num_tokens, strict=False):
+            seq.request.num_forward_passes += 1
+            if seq.seq_id in verifying:
+                continue  # _verify_draft sets what is computed
             seq.num_computed_tokens += n
             if seq.num_computed_tokens <= seq.num_prompt_tokens:
                 self._prompt_tokens_total += n
             self.block_manager.register_computed(seq)
-            seq.request.num_forward_passes += 1
         if sample_seqs:
             self._sample_and_append(logits, sample_seqs, grammar_masks)
             for seq in sample_seqs:
                 touched[seq.request.request_id] = seq.request
+        for seq, first, rows in spec:
+            self._verify_draft(seq, hidden[first : first + rows], draft_masks.get(seq.seq_id))
+            touched[seq.request.request_id] = seq.request
+        if spec:
+            self.spec_batch_sizes[len(spec)] += 1
+        elapsed = time.perf_counter() - t0
+        self._busy_seconds += elapsed
+        share = elapsed / len(batch.seqs)
+        for seq, _, _ in spec:
+            seq.request.spec_metrics["step_seconds"] = share
         outputs = []
         for req in touched.values():
             outputs.append(self._make_output(req))
         return outputs
+
+    def _draft_masks(self, seq: Sequence) -> tuple[torch.Tensor, int]:
+        """Grammar bitmasks for the k + 1 verification rows of ``seq``'s draft, and how many draft
+        tokens the grammar accepts (rows past the first refused token are never used)."""
+        draft = seq.draft or []
+        words = (self.model_config.vocab_size + 31) // 32
+        masks = torch.full((len(draft) + 1, words), -1, dtype=torch.int32)
+        consumed = 0
+        seq.grammar.fill_bitmask(masks, 0)
+        for i, tok in enumerate(draft):
+            if not seq.grammar.accept(tok):
+                break
+            consumed += 1
+            seq.grammar.fill_bitmask(masks, i + 1)
+        seq.grammar.rollback(consumed)
+        return masks[: consumed + 1], consumed
+
+    def _verify_draft(
+        self, seq: Sequence, hidden: torch.Tensor, masks: tuple[torch.Tensor, int] | None
+    ) -> None:
+        """Check ``seq``'s draft against the target's logits rows and append what the target emits."""
+        draft = seq.draft or []
+        k = len(draft)
+        pending = seq.num_tokens - k - 1  # position of the newest token before the draft
+        usable = k if masks is None else masks[1]
+        logits = self.model.compute_logits(hidden[: usable + 1])
+        if masks is not None:
+            apply_bitmask(logits, masks[0])
+        p = seq.params
+        banned = set(p.stop_token_ids or ()) | (set() if p.ignore_eos else set(self.eos_ids))
+        if banned and seq.num_output_tokens < p.min_tokens:
+            n_out = seq.num_output_tokens  # includes the draft: row i emits output token n_out - k + i
+            for i in range(usable + 1):
+                if n_out - k + i < p.min_tokens:
+                    logits[i, list(banned)] = float("-inf")
+        candidate = draft[:usable]
+        if p.temperature == 0:
+            verdict = verify_greedy(logits, candidate)
+        else:
+            dists = seq.draft_dists[:usable] if seq.draft_dists is not None else None
+            probs = target_probs(logits, p.temperature, p.top_p, p.top_k)
+            verdict = verify_rejection(probs, candidate, dists, seq.generator)
+        del seq.token_ids[pending + 1 :]
+        seq.draft, seq.draft_dists = None, None
+        seq.num_computed_tokens = pending + 1 + verdict.accepted  # those tokens' KV was just written
+        self.block_manager.truncate(seq, seq.num_computed_tokens)
+        self._spec_rounds += 1
+        self._spec_draft_tokens += k
+        self._spec_accepted_tokens += verdict.accepted
+        seq.request.spec_metrics.update(proposed=k, accepted=verdict.accepted)
+        now = time.monotonic()
+        for tok in candidate[: verdict.accepted]:
+            self._append_token(seq, tok)
+            if seq.finished:
+                return
+        self.block_manager.register_computed(seq)
+        if seq.request.first_token_time is None:
+            seq.request.first_token_time = now
+        self._append_with_forced(seq, verdict.token)
+        if not seq.finished:
+            seq.awaiting_draft = True
+            seq.verdict_time = time.monotonic()
 
     def _grammar_masks(self, seqs: list[Sequence]) -> dict[int, torch.Tensor]:
         """Allowed-token bitmask of each grammar-constrained row, computed before the forward pass."""
@@ -332,17 +515,24 @@ class LLMEngine:
                 tok = result.token_ids[i]
                 top = dict(zip(lp[2], lp[3], strict=False))
                 seq.logprobs.append(Logprob(tok, lp[0], lp[1], self.tokenizer.decode([tok], False), top))
-            self._append_token(seq, result.token_ids[i])
-            # Grammar-forced continuation: no forward pass needed (skipped when logprobs are wanted).
-            while not seq.finished and seq.grammar is not None and seq.params.logprobs is None:
-                forced = seq.grammar.forced_tokens()
-                if not forced:
+            self._append_with_forced(seq, result.token_ids[i])
+            if req.speculative and not seq.finished:
+                seq.awaiting_draft = True
+                seq.verdict_time = now
+
+    def _append_with_forced(self, seq: Sequence, token: int) -> None:
+        """Append a sampled token, then any grammar-forced continuation (it needs no forward pass;
+        skipped when logprobs are wanted)."""
+        self._append_token(seq, token)
+        while not seq.finished and seq.grammar is not None and seq.params.logprobs is None:
+            forced = seq.grammar.forced_tokens()
+            if not forced:
+                break
+            for tok in forced:
+                self._forced_tokens_total += 1
+                self._append_token(seq, tok)
+                if seq.finished:
                     break
-                for tok in forced:
-                    self._forced_tokens_total += 1
-                    self._append_token(seq, tok)
-                    if seq.finished:
-                        break
 
     def _append_token(self, seq: Sequence, token: int) -> None:
         seq.token_ids.append(token)
@@ -422,6 +612,7 @@ class LLMEngine:
                 "num_forward_passes": req.num_forward_passes,
                 "num_prompt_tokens": len(req.prompt_token_ids),
                 "num_generated_tokens": sum(s.num_output_tokens for s in req.seqs),
+                **req.spec_metrics,
             },
             prompt=req.prompt,
         )
@@ -471,5 +662,9 @@ class LLMEngine:
             num_forward_passes=self.runner.num_forward_passes,
             forced_tokens_total=self._forced_tokens_total,
             requests_finished=self._requests_finished,
+            busy_seconds=self._busy_seconds,
+            spec_rounds=self._spec_rounds,
+            spec_draft_tokens=self._spec_draft_tokens,
+            spec_accepted_tokens=self._spec_accepted_tokens,
             **swap,
         )

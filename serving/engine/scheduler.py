@@ -116,7 +116,7 @@ class Scheduler:
         i = 0
         while i < len(self.running) and budget > 0:
             seq = self.running[i]
-            n = min(seq.num_uncomputed_tokens, budget)
+            n = _chunk(seq, budget)
             if n <= 0:
                 i += 1
                 continue
@@ -150,16 +150,32 @@ class Scheduler:
                 continue
             hits = bm.match_prefix(seq.token_ids)
             computed = len(hits) * bm.block_size
-            n = min(seq.num_tokens - computed, budget)
+            n = _chunk(seq, budget, computed)
             if not bm.can_allocate_prefill(seq, hits, computed + n):
                 break
             self.waiting.popleft()
             bm.allocate_prefill(seq, hits, computed + n)
             seq.status = SequenceStatus.RUNNING
             self.running.append(seq)
-            batch.seqs.append(seq)
-            batch.num_tokens.append(n)
-            budget -= n
+            if n > 0:  # 0: a speculative sequence whose cached prefix is all it needs until its draft
+                batch.seqs.append(seq)
+                batch.num_tokens.append(n)
+                budget -= n
         for seq in reversed(skipped):
             self.waiting.appendleft(seq)
         return batch
+
+
+def _chunk(seq: Sequence, budget: int, computed: int | None = None) -> int:
+    """Tokens of ``seq`` to run this step within ``budget`` (``computed``: its KV already present).
+
+    A draft is verified in one piece with the token before it: a chunk that would end inside that tail
+    stops before it instead.
+    """
+    done = seq.num_computed_tokens if computed is None else computed
+    todo = seq.num_schedulable_tokens - done
+    n = min(todo, budget)
+    if n < todo and seq.draft is not None:
+        tail_start = seq.num_tokens - seq.num_draft_tokens - 1
+        n = min(n, max(0, tail_start - done))
+    return max(0, n)

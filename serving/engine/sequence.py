@@ -67,6 +67,13 @@ class Sequence:
         self.num_emitted_logprobs = 0
         self.wait_for: Sequence | None = None  # n > 1: start after this sibling's prompt is in the cache
         self.num_preemptions = 0
+        # Speculative sessions (``Request.speculative``): after each sample the sequence waits for an
+        # edge's draft; ``draft`` tokens then sit at the end of ``token_ids`` until they are verified.
+        self.awaiting_draft = False
+        self.draft: list[int] | None = None
+        self.draft_dists: list | None = None
+        self.verdict_time: float | None = None  # when it last started waiting for a draft
+        self.draft_time: float | None = None  # when its pending draft arrived
 
     @property
     def params(self) -> SamplingParams:
@@ -92,6 +99,17 @@ class Sequence:
     def num_uncomputed_tokens(self) -> int:
         """Tokens still to run through the model before the next sample."""
         return len(self.token_ids) - self.num_computed_tokens
+
+    @property
+    def num_schedulable_tokens(self) -> int:
+        """Tokens whose KV may be computed now: all of them, except the newest token of a sequence
+        waiting for a draft (it is run together with the draft, which it precedes)."""
+        return len(self.token_ids) - (1 if self.awaiting_draft else 0)
+
+    @property
+    def num_draft_tokens(self) -> int:
+        """Draft tokens at the end of ``token_ids`` awaiting verification (0 when none)."""
+        return len(self.draft) if self.draft is not None else 0
 
     @property
     def prompt_done(self) -> bool:
@@ -124,6 +142,9 @@ class Request:
     first_token_time: float | None = None
     finish_time: float | None = None
     num_forward_passes: int = 0
+    speculative: bool = False  # tokens after the first come from verifying an edge's drafts
+    spec_metrics: dict[str, float] = field(default_factory=dict)  # the last verification round
+    draft_gap_s: float | None = None  # EWMA of the time an edge takes to answer a verdict with a draft
 
     @property
     def finished(self) -> bool:

@@ -58,3 +58,16 @@ def load_model(model: str, dtype: torch.dtype, device: str) -> LoadedModel:
         dtype,
     )
     return LoadedModel(module, tokenizer, resolved)
+
+
+def load_tokenizer(model: str) -> Tokenizer:
+    """Only the tokenizer of ``model`` (short name or path), without reading its weights.
+
+    An edge drafting by prompt lookup needs token ids identical to the server's, not the model.
+    """
+    resolved = resolve_model(model)
+    if resolved.format == "gguf":
+        from splitsecond.serving.loader.gguf_file import GGUFFile
+
+        return Tokenizer.from_gguf_metadata(GGUFFile(resolved.path).metadata)
+    return Tokenizer.from_hf_folder(resolved.path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -100,7 +100,10 @@ def _auth(request: Request) -> None:
 
 
 def create_app(
-    config: ServerConfig, engine: Any | None = None, engine_factory: Callable[[], Any] | None = None
+    config: ServerConfig,
+    engine: Any | None = None,
+    engine_factory: Callable[[], Any] | None = None,
+    services: Sequence[Callable[[Any], Any]] = (),
 ) -> FastAPI:
     """Build the app serving ``engine`` (or the engine ``engine_factory`` builds at start-up).
 
@@ -109,6 +112,9 @@ def create_app(
         engine: A ready :class:`splitsecond.serving.AsyncEngine`; the app does not shut it down.
         engine_factory: Called once at start-up to build the engine, which the app shuts down on exit.
             Exactly one of ``engine`` and ``engine_factory`` must be given.
+        services: Factories called with the engine at start-up; each returns an object with async
+            ``start()`` and ``stop()`` run in the app's event loop (e.g. the speculative verifier's
+            gRPC service). They are listed in ``app.state.services`` and stopped before the engine.
     """
     if (engine is None) == (engine_factory is None):
         raise ValueError("create_app needs exactly one of engine= or engine_factory=")
@@ -125,10 +131,18 @@ def create_app(
             eng, config, metrics, name, model_aliases(name, eng, config.model_aliases)
         )
         logger.info("serving %s (max_model_len=%s)", name, eng.max_model_len)
+        started: list[Any] = []
         try:
+            for factory in services:
+                service = factory(eng)
+                await service.start()
+                started.append(service)
+            app.state.services = started
             yield
         finally:
             app.state.server = None
+            for service in reversed(started):
+                await service.stop()
             if owned:
                 await eng.shutdown()
 
@@ -137,6 +151,7 @@ def create_app(
     )
     app.state.config = config
     app.state.server = None
+    app.state.services = []
     install_exception_handlers(app)
     app.add_middleware(_StatusCounter)
 

@@ -44,14 +44,23 @@ def build_engine_config(model: str = DEFAULT_MODEL, **overrides: Any) -> Any:
     return EngineConfig(model=model, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def run_server(engine_config: Any, server_config: ServerConfig) -> None:
-    """Serve ``engine_config``'s model with uvicorn until interrupted (blocks)."""
+def run_server(engine_config: Any, server_config: ServerConfig, verifier_config: Any | None = None) -> None:
+    """Serve ``engine_config``'s model with uvicorn until interrupted (blocks).
+
+    With ``verifier_config`` (a :class:`splitsecond.serving.speculative.VerifierConfig`) the same
+    engine also verifies edge drafts over gRPC (``splitsecond serve --speculative-edge``).
+    """
     import uvicorn
 
     from splitsecond.serving import AsyncEngine
     from splitsecond.serving.server.app import create_app
 
-    app = create_app(server_config, engine_factory=lambda: AsyncEngine(engine_config))
+    services = []
+    if verifier_config is not None:
+        from splitsecond.serving.speculative.verifier_service import VerifierService
+
+        services.append(lambda engine: VerifierService(engine, verifier_config))
+    app = create_app(server_config, engine_factory=lambda: AsyncEngine(engine_config), services=services)
     uvicorn.run(
         app,
         host=server_config.host,

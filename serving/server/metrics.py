@@ -86,7 +86,7 @@ class _EngineStatsCollector(Collector):
         yield from _kv_swap_families(s, gauge, counter)
 
 
-# EngineStats fields of the KV swap tier (serving.kvtier) exported on /metrics: (field, kind, doc).
+# Further EngineStats fields exported on /metrics when present: (field, kind, doc).
 _KV_SWAP_FIELDS = (
     ("kv_swap_outs", "counter", "Sequences swapped out to the KV tier."),
     ("kv_swap_ins", "counter", "Sequences swapped back in from the KV tier."),
@@ -97,11 +97,15 @@ _KV_SWAP_FIELDS = (
     ("kv_prefix_blocks_spilled", "counter", "Cold prefix-cache blocks spilled to the KV tier."),
     ("kv_prefix_blocks_restored", "counter", "Prefix-cache blocks restored from the KV tier."),
     ("kv_swap_write_amplification", "gauge", "Physical / logical bytes written to the flash zone."),
+    ("busy_seconds", "counter", "Wall time of engine steps that ran a forward pass."),
+    ("spec_rounds", "counter", "Speculative drafts verified (edge sessions)."),
+    ("spec_draft_tokens", "counter", "Draft tokens received from edges."),
+    ("spec_accepted_tokens", "counter", "Draft tokens accepted by verification."),
 )
 
 
 def _kv_swap_families(s: Any, gauge: Callable, counter: Callable) -> Iterator[Metric]:
-    """The KV swap tier's figures; absent from engines without them."""
+    """The KV swap tier's and speculation's figures; absent from engines without them."""
     for field, kind, doc in _KV_SWAP_FIELDS:
         v = getattr(s, field, None)
         if v is not None:

@@ -36,6 +36,20 @@ def serve(
     ),
     kv_swap_path: str | None = typer.Option(None, help="Flash zone: a file or block device (flash policy)."),
     kv_swap_size_mb: int | None = typer.Option(None, help="Size of the flash zone, MiB (preallocated)."),
+    speculative_edge: bool = typer.Option(
+        False,
+        "--speculative-edge",
+        help="Also verify drafts of SpecEdge edges over gRPC (see `splitsecond edge`).",
+    ),
+    spec_host: str | None = typer.Option(
+        None, help="Interface of the verifier's gRPC port (default: --host)."
+    ),
+    spec_port: int = typer.Option(50051, help="gRPC port edges connect to (--speculative-edge)."),
+    spec_max_draft_tokens: int | None = typer.Option(None, help="Longest draft the verifier accepts."),
+    spec_verify_token_budget: int | None = typer.Option(
+        None, help="Verification tokens per step the draft-length advice aims at."
+    ),
+    spec_draft_timeout_s: float = typer.Option(30.0, help="Abort an edge session idle this long."),
     max_n: int = typer.Option(16, help="Largest n (choices per request) accepted."),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
@@ -69,8 +83,21 @@ def serve(
             kv_swap_policy=kv_swap_policy,
             kv_swap_path=kv_swap_path,
             kv_swap_size_mb=kv_swap_size_mb,
+            spec_max_draft_tokens=spec_max_draft_tokens,
+            spec_verify_token_budget=spec_verify_token_budget,
         )
+        verifier_config = None
+        if speculative_edge:
+            from splitsecond.serving.speculative.verifier_service import VerifierConfig
+
+            verifier_config = VerifierConfig(
+                host=spec_host or host, port=spec_port, draft_timeout_s=spec_draft_timeout_s
+            )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"splitsecond serve: {model} on http://{host}:{port}/v1", err=True)
-    run_server(engine_config, server_config)
+    if verifier_config is not None:
+        typer.echo(
+            f"splitsecond serve: edge verifier on {verifier_config.host}:{verifier_config.port}", err=True
+        )
+    run_server(engine_config, server_config, verifier_config)

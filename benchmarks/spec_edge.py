@@ -1,0 +1,973 @@
+"""Edge-assisted speculative decoding (SpecEdge) against server-only decoding, on one real server.
+
+Run: ``.venv/bin/python -m splitsecond.benchmarks.spec_edge [--quick]``.
+
+One ``splitsecond serve --speculative-edge`` subprocess serves the whole run. In each cell of the grid
+(workload x concurrent users x round-trip time x mode) every user sends greedy requests back to back:
+
+- **server-only**: streamed ``/v1/completions`` over HTTP (the server decodes one token per step);
+- **edge-assisted**: an :class:`~splitsecond.serving.speculative.edge.engine.EdgeEngine` in this
+  process drafts (prompt lookup, the target's first N layers, or the whole target as drafter) and the
+  server verifies each draft over gRPC.
+
+Figures, as the SpecEdge paper defines them: *server throughput* = tokens generated / server busy time
+(the engine's ``busy_seconds``, from ``/debug/engine_stats`` before and after the cell: only that cell's
+load runs); *inter-token latency* (ITL) = decode wall time after the first token / tokens after the
+first, per request (median over requests); mean acceptance length (tokens per verification round, the
+target's own token included), acceptance rate, per-position acceptance and bytes per round (from the
+edge's ``spec_summary``). Every greedy output is compared with the server-only output of the same
+prompt at one user (``lossless``).
+
+The network between edge and server is emulated with real delays: a network namespace joined by a veth
+pair with ``tc netem`` on both ends when the kernel has netem, otherwise the edge's in-process delay
+(``EdgeConfig.one_way_delay_ms`` = RTT / 2 on every message in each direction). In-process, the
+server-only rows at RTT > 0 are derived from the 0 ms measurement: the server streams without waiting
+for the client, so a one-way delay shifts every token's arrival equally (ITL and server throughput
+unchanged) and adds one RTT to the time to first token. The JSON says which method ran and why.
+
+Goals (issue text): >= 2.2x server throughput and >= 11% lower ITL at 14 ms RTT, and never a lower
+server throughput than server-only at the highest load. Results go to
+``benchmarks/results/spec_edge.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import copy
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from splitsecond.benchmarks.machine import machine_info
+
+logger = logging.getLogger(__name__)
+
+RESULTS = Path(__file__).resolve().parent / "results" / "spec_edge.json"
+
+#: Goals from the issue: server-throughput ratio and ITL reduction at 14 ms RTT.
+GOAL_THROUGHPUT_RATIO = 2.2
+GOAL_ITL_REDUCTION = 0.11
+GOAL_RTT_MS = 14.0
+
+SERVER_ONLY = "server-only"
+WORKLOADS = ("general", "agent")
+#: Draft sources this benchmark knows (``self:N`` with any N >= 1).
+KNOWN_SOURCES = ("prompt-lookup", "self:N", "model", "none")
+#: Early-exit depth of the ``self:N`` drafter (smollm2-135m has 30 decoder layers).
+SELF_LAYERS = 10
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass
+class BenchConfig:
+    """What one run measures.
+
+    ``users``: concurrent users per cell; ``rtts_ms``: round-trip times edge <-> server; ``sources``:
+    edge draft sources (``EdgeConfig.draft`` values); ``workloads``: "general" and/or "agent";
+    ``max_tokens``: per workload; ``prompts``: prompts per workload (at most 8); ``model_draft_users``:
+    user counts at which the "model" source runs (it costs a full forward per draft token on this CPU);
+    ``self_draft_users``: user counts at which ``self:N`` sources run (``None``: all of ``users``);
+    ``max_draft_tokens``: the edge's cap on k; ``network``: "auto" (netem when the kernel has it, else
+    in-process), "netem" (required) or "in-process".
+    """
+
+    users: tuple[int, ...] = (1, 4, 8)
+    rtts_ms: tuple[float, ...] = (0.0, 14.0)
+    sources: tuple[str, ...] = ("prompt-lookup", f"self:{SELF_LAYERS}", "model")
+    workloads: tuple[str, ...] = WORKLOADS
+    max_tokens: dict[str, int] = field(default_factory=lambda: {"general": 48, "agent": 24})
+    prompts: int = 8
+    model_draft_users: tuple[int, ...] = (1,)
+    self_draft_users: tuple[int, ...] | None = (1, 4)
+    max_draft_tokens: int = 8
+    network: str = "auto"
+
+    def __post_init__(self) -> None:
+        def bad(msg: str) -> None:
+            raise ValueError(f"BenchConfig: {msg}")
+
+        if not self.users or any(not isinstance(u, int) or isinstance(u, bool) or u < 1 for u in self.users):
+            bad(f"users must be positive integers, got {self.users!r}")
+        if not self.rtts_ms or any(not isinstance(r, int | float) or r < 0 for r in self.rtts_ms):
+            bad(f"rtts_ms must be numbers >= 0, got {self.rtts_ms!r}")
+        if 0 not in self.rtts_ms:
+            bad(f"rtts_ms must include 0 (the server-only reference), got {self.rtts_ms!r}")
+        for s in self.sources:
+            if not isinstance(s, str) or not (
+                s in ("prompt-lookup", "model", "none") or (s.startswith("self:") and s[5:].isdigit())
+            ):
+                bad(f"unknown draft source {s!r}; valid: {', '.join(KNOWN_SOURCES)}")
+        if not self.workloads or any(w not in WORKLOADS for w in self.workloads):
+            bad(f"workloads must be among {WORKLOADS}, got {self.workloads!r}")
+        for w in self.workloads:
+            m = self.max_tokens.get(w)
+            if not isinstance(m, int) or m < 2:
+                bad(f"max_tokens[{w!r}] must be an integer >= 2 (ITL needs two tokens), got {m!r}")
+        if not isinstance(self.prompts, int) or not 1 <= self.prompts <= 8:
+            bad(f"prompts must be an integer in [1, 8], got {self.prompts!r}")
+        for name in ("model_draft_users", "self_draft_users"):
+            v = getattr(self, name)
+            if v is not None and any(not isinstance(u, int) or isinstance(u, bool) or u < 1 for u in v):
+                bad(
+                    f"{name} must be positive integers{' or None' if name == 'self_draft_users' else ''}, got {v!r}"
+                )
+        if not isinstance(self.max_draft_tokens, int) or not 1 <= self.max_draft_tokens <= 64:
+            bad(f"max_draft_tokens must be an integer in [1, 64], got {self.max_draft_tokens!r}")
+        if self.network not in ("auto", "netem", "in-process"):
+            bad(f"network must be 'auto', 'netem' or 'in-process', got {self.network!r}")
+        self.users = tuple(sorted(set(self.users)))
+        self.rtts_ms = tuple(sorted({float(r) for r in self.rtts_ms}))
+
+    def sources_at(self, users: int) -> list[str]:
+        """The draft sources measured at ``users`` concurrent users."""
+
+        def runs(s: str) -> bool:
+            if s == "model":
+                return users in self.model_draft_users
+            if s.startswith("self:"):
+                return self.self_draft_users is None or users in self.self_draft_users
+            return True
+
+        return [s for s in self.sources if runs(s)]
+
+
+# ---------------------------------------------------------------- prompts
+
+_PARAGRAPH = (
+    "The city council voted on Tuesday to convert the old railway depot into a public library and "
+    "community workshop. Construction will start in March and is expected to last eighteen months. "
+    "The project is funded by a regional grant and a local bond, and the council promised that the "
+    "building's brick facade and clock tower will be preserved."
+)
+
+GENERAL_PROMPTS: tuple[str, ...] = (
+    "Explain in three sentences why the sky is blue.",
+    "List five practical tips for writing clean Python code, one line each.",
+    "Write a short story (about five sentences) about a robot who learns to paint.",
+    "Write a Python function `fibonacci(n)` that returns the n-th Fibonacci number iteratively, with a docstring.",
+    f"Summarise the following paragraph in two sentences.\n\n{_PARAGRAPH}",
+    "Here is a product description:\n\n\"The Trailmaster backpack is lightweight, waterproof and has a "
+    "padded laptop sleeve. Its lightweight frame carries up to 20 kg.\"\n\nRewrite it word for word, but "
+    "replace every 'lightweight' with 'featherlight'.",
+    "Here is a function:\n\n```python\ndef average(values):\n    total = 0\n    for v in values:\n        "
+    "total += v\n    return total / len(values)\n```\n\nAdd type hints and a docstring; show the whole function.",
+    "What are the main differences between TCP and UDP? Answer as a short list.",
+)  # fmt: skip
+"""Eight varied instructions: explain, list, story, code, summarise, and two whose answer copies the prompt."""
+
+
+def _agent_messages(n: int) -> list[list[dict[str, str]]]:
+    """``n`` decision prompts as our LLM agents send them (chain-of-thought style, compact rules).
+
+    Observations come from real StreetFighter and HFTBench episodes (seeded, random actions), alternating
+    between the two games; the messages are built by the agents' own prompt templates.
+    """
+    import gymnasium as gym
+
+    import splitsecond.envs  # noqa: F401  (registers the env ids)
+    from splitsecond.agents.base import EnvSpec
+    from splitsecond.agents.prompts import HFTBENCH_COMPACT, STREETFIGHTER_COMPACT
+    from splitsecond.envs.hftbench.orders import GRAMMAR
+    from splitsecond.envs.streetfighter import ACTION_NAMES
+
+    out: list[list[dict[str, str]]] = []
+    sf = gym.make("splitsecond/StreetFighter-v0")
+    hft = gym.make("splitsecond/HFTBench-v0")
+    try:
+        sf_spec = EnvSpec("splitsecond/StreetFighter-v0", sf.action_space, sf.observation_space,
+                          action_names=tuple(ACTION_NAMES))  # fmt: skip
+        hft_spec = EnvSpec("splitsecond/HFTBench-v0", hft.action_space, hft.observation_space)
+        sf.reset(seed=7)
+        hft.reset(seed=7)
+        sf.action_space.seed(7)
+        hft.action_space.seed(7)
+        sf_history: list[str] = []
+        hft_history: list[str] = []
+        for i in range(n):
+            if i % 2 == 0:
+                for _ in range(25):
+                    a = int(sf.action_space.sample())
+                    *_, info = sf.step(a)
+                sf_history.append(f"t={0.4 * (i // 2 + 1):.2f}s: {ACTION_NAMES[a]}")
+                out.append(STREETFIGHTER_COMPACT.messages(sf_spec, "chain-of-thought", list(ACTION_NAMES),
+                                                          str(info["text"]), sf_history[-3:-1]))  # fmt: skip
+            else:
+                for _ in range(3):
+                    *_, info = hft.step(hft.action_space.sample())
+                hft_history.append(f"t={0.3 * (i // 2 + 1):.2f}s: HOLD")
+                out.append(HFTBENCH_COMPACT.messages(hft_spec, "chain-of-thought", [GRAMMAR], str(info["text"]),
+                                                     hft_history[-3:-1]))  # fmt: skip
+    finally:
+        sf.close()
+        hft.close()
+    return out
+
+
+def build_prompts(workload: str, tokenizer: Any, n: int) -> list[str]:
+    """``n`` prompt strings of ``workload`` with the model's chat template applied."""
+    if workload == "general":
+        messages = [[{"role": "user", "content": p}] for p in GENERAL_PROMPTS[:n]]
+    elif workload == "agent":
+        messages = _agent_messages(n)
+    else:
+        raise ValueError(f"unknown workload {workload!r}; valid: {WORKLOADS}")
+    return [tokenizer.apply_chat_template(m) for m in messages]
+
+
+# ---------------------------------------------------------------- pure helpers (unit-tested)
+
+
+@dataclass
+class RequestRecord:
+    """One request as its user saw it: times (s, from sending) of each token arrival and the output."""
+
+    prompt_index: int
+    text: str
+    tokens: int
+    ttft_s: float
+    itl_s: float | None
+    wall_s: float
+
+
+def median(xs: Iterable[float | None]) -> float | None:
+    """Median of the non-None values, None when there are none."""
+    vals = [x for x in xs if x is not None]
+    return statistics.median(vals) if vals else None
+
+
+def percentile(xs: Iterable[float | None], q: float) -> float | None:
+    """Nearest-rank ``q`` quantile (0..1) of the non-None values, None when there are none."""
+    if not 0 <= q <= 1:
+        raise ValueError(f"q must be in [0, 1], got {q!r}")
+    vals = sorted(x for x in xs if x is not None)
+    if not vals:
+        return None
+    return vals[min(len(vals) - 1, int(round(q * (len(vals) - 1))))]
+
+
+def itl_seconds(arrivals: Sequence[float], tokens: int) -> float | None:
+    """Inter-token latency of one request: (last arrival - first arrival) / (tokens - 1).
+
+    ``arrivals`` are the times at which token-carrying messages arrived (one message may carry several
+    tokens); the first one carries the first token. None when fewer than two tokens came.
+    """
+    if tokens < 2 or not arrivals:
+        return None
+    if len(arrivals) < 2:
+        raise ValueError(f"{tokens} tokens arrived in one message: no inter-token latency to measure")
+    return (arrivals[-1] - arrivals[0]) / (tokens - 1)
+
+
+def schedule(num_prompts: int, users: int) -> list[int]:
+    """Prompt indices of one cell, in the order users take them: every prompt at least once, and at least
+    two requests per user (so every user is still busy while the others run)."""
+    if num_prompts < 1 or users < 1:
+        raise ValueError(f"need num_prompts >= 1 and users >= 1, got {num_prompts}, {users}")
+    total = max(num_prompts, 2 * users)
+    total = -(-total // num_prompts) * num_prompts  # whole passes over the prompts
+    return [i % num_prompts for i in range(total)]
+
+
+def engine_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float | int | None]:
+    """What the server did between two ``/debug/engine_stats`` snapshots, and its server throughput."""
+    tokens = int(after["generation_tokens_total"]) - int(before["generation_tokens_total"])
+    busy = float(after["busy_seconds"]) - float(before["busy_seconds"])
+    if tokens < 0 or busy < 0:
+        raise ValueError("engine stats went backwards: were the snapshots swapped or the server restarted?")
+    delta: dict[str, float | int | None] = {
+        "generation_tokens": tokens,
+        "busy_s": busy,
+        "server_throughput_tok_s": tokens / busy if busy > 0 else None,
+    }
+    for key in ("num_forward_passes", "spec_rounds", "spec_draft_tokens", "spec_accepted_tokens",
+                "prompt_tokens_total", "prefix_cache_queries", "prefix_cache_hits"):  # fmt: skip
+        delta[key] = int(after.get(key, 0)) - int(before.get(key, 0))
+    return delta
+
+
+def edge_stats_delta(before: Any, after: Any) -> Any:
+    """The ``EdgeStats`` of what happened between two snapshots of one edge (field by field)."""
+    if type(before) is not type(after) or not dataclasses.is_dataclass(after):
+        raise TypeError("edge_stats_delta needs two snapshots of the same dataclass")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(after):
+        a, b = getattr(after, f.name), getattr(before, f.name)
+        if isinstance(a, list):
+            b = list(b) + [0] * (len(a) - len(b))
+            values[f.name] = [x - y for x, y in zip(a, b, strict=True)]
+        else:
+            values[f.name] = a - b
+    return type(after)(**values)
+
+
+def summarise_requests(records: Sequence[RequestRecord], reference: dict[int, str] | None) -> dict[str, Any]:
+    """Medians over a cell's requests, and how many outputs differ from ``reference`` (prompt -> text)."""
+    itls = [r.itl_s for r in records]
+    mismatches = None
+    if reference is not None:
+        mismatches = sum(1 for r in records if reference.get(r.prompt_index) != r.text)
+    return {
+        "requests": len(records),
+        "tokens": sum(r.tokens for r in records),
+        "itl_ms": _ms(median(itls)),
+        "itl_p90_ms": _ms(percentile(itls, 0.9)),
+        "ttft_ms": _ms(median(r.ttft_s for r in records)),
+        "request_s": median(r.wall_s for r in records),
+        "mismatches": mismatches,
+        "lossless": None if mismatches is None else mismatches == 0,
+    }
+
+
+def _ms(s: float | None) -> float | None:
+    return None if s is None else 1000 * s
+
+
+def cell_id(workload: str, users: int, rtt_ms: float, source: str) -> str:
+    """A cell's name in the JSON, e.g. ``general/u4/rtt14/prompt-lookup``."""
+    return f"{workload}/u{users}/rtt{rtt_ms:g}/{source}"
+
+
+def derive_server_only(cell: dict[str, Any], rtt_ms: float) -> dict[str, Any]:
+    """The server-only cell at ``rtt_ms`` from its 0 ms measurement (in-process network emulation).
+
+    The server streams each token as soon as it is made, so a one-way delay shifts every arrival by the
+    same amount: ITL and server throughput are unchanged, the time to first token grows by one RTT.
+    """
+    out = copy.deepcopy(cell)
+    out["rtt_ms"] = rtt_ms
+    out["id"] = cell_id(cell["workload"], cell["users"], rtt_ms, SERVER_ONLY)
+    if out.get("ttft_ms") is not None:
+        out["ttft_ms"] += rtt_ms
+    out["derived_from"] = cell["id"]
+    return out
+
+
+def compare_to_server_only(cells: list[dict[str, Any]]) -> None:
+    """Add to each edge cell its ratio to the server-only cell of the same workload, users and RTT:
+    ``throughput_ratio`` (> 1: the server makes more tokens per busy second) and ``itl_change_pct``
+    (< 0: tokens come faster)."""
+    peers = {(c["workload"], c["users"], c["rtt_ms"]): c for c in cells if c["source"] == SERVER_ONLY}
+    for c in cells:
+        peer = peers.get((c["workload"], c["users"], c["rtt_ms"]))
+        c["vs"] = peer["id"] if peer is not None else None
+        thr = c.get("server_throughput_tok_s")
+        ptr = peer.get("server_throughput_tok_s") if peer else None
+        c["throughput_ratio"] = thr / ptr if thr and ptr else None
+        itl, pitl = c.get("itl_ms"), (peer.get("itl_ms") if peer else None)
+        c["itl_change_pct"] = 100 * (itl / pitl - 1) if itl and pitl else None
+
+
+def evaluate_goals(cells: list[dict[str, Any]], goal_rtt_ms: float = GOAL_RTT_MS) -> dict[str, Any]:
+    """The goals block: which edge cells at ``goal_rtt_ms`` give the best throughput ratio and ITL
+    reduction, whether one cell meets both, and whether edge assistance is never slower at the most users.
+
+    Call :func:`compare_to_server_only` first.
+    """
+    edge = [c for c in cells if c["source"] != SERVER_ONLY and c["rtt_ms"] == goal_rtt_ms]
+    thr = [c for c in edge if c.get("throughput_ratio") is not None]
+    itl = [c for c in edge if c.get("itl_change_pct") is not None]
+    best_thr = max(thr, key=lambda c: c["throughput_ratio"], default=None)
+    best_itl = min(itl, key=lambda c: c["itl_change_pct"], default=None)
+
+    def reduction(c: dict[str, Any]) -> float:
+        return -c["itl_change_pct"] / 100
+
+    both = [
+        c["id"]
+        for c in edge
+        if c.get("throughput_ratio") is not None
+        and c.get("itl_change_pct") is not None
+        and c["throughput_ratio"] >= GOAL_THROUGHPUT_RATIO
+        and reduction(c) >= GOAL_ITL_REDUCTION
+    ]
+    thr_goal = {
+        "goal": GOAL_THROUGHPUT_RATIO,
+        "best": best_thr["throughput_ratio"] if best_thr else None,
+        "best_cell": best_thr["id"] if best_thr else None,
+        "median": median(c["throughput_ratio"] for c in thr),
+        "median_over": [c["id"] for c in thr],
+        "met": bool(best_thr and best_thr["throughput_ratio"] >= GOAL_THROUGHPUT_RATIO),
+    }
+    itl_goal = {
+        "goal": GOAL_ITL_REDUCTION,
+        "best": reduction(best_itl) if best_itl else None,
+        "best_cell": best_itl["id"] if best_itl else None,
+        "median": median(reduction(c) for c in itl),
+        "median_over": [c["id"] for c in itl],
+        "met": bool(best_itl and reduction(best_itl) >= GOAL_ITL_REDUCTION),
+    }
+    top = max((c["users"] for c in cells), default=None)
+    checks = []
+    for workload in sorted({c["workload"] for c in cells}):
+        for rtt in sorted({c["rtt_ms"] for c in cells}):
+            group = [c for c in cells if c["source"] != SERVER_ONLY and c["workload"] == workload
+                     and c["rtt_ms"] == rtt and c["users"] == top and c.get("throughput_ratio") is not None]  # fmt: skip
+            if not group:
+                continue
+            best = max(group, key=lambda c: c["throughput_ratio"])
+            checks.append({"workload": workload, "rtt_ms": rtt, "best_source": best["source"],
+                           "cell": best["id"], "throughput_ratio": best["throughput_ratio"],
+                           "met": best["throughput_ratio"] >= 1.0})  # fmt: skip
+    never_slower = {
+        "users": top,
+        "definition": "at the largest user count, per workload and RTT, the best source's server throughput "
+        ">= server-only's",
+        "checks": checks,
+        "met": bool(checks) and all(c["met"] for c in checks),
+    }
+    return {
+        "rtt_ms": goal_rtt_ms,
+        "server_throughput_ratio_at_14ms": thr_goal,
+        "itl_reduction_at_14ms": itl_goal,
+        "cells_meeting_both": both,
+        "never_slower_at_high_load": never_slower,
+        "met": bool(both) and never_slower["met"],
+        "definition": "met = one edge cell at the goal RTT reaches both the throughput ratio and the ITL "
+        "reduction, and the never-slower check holds; 'best' is the best single cell, 'median' the median "
+        "over every edge cell at the goal RTT",
+    }
+
+
+# ---------------------------------------------------------------- network emulation
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False)
+
+
+def probe_netem() -> tuple[bool, str]:
+    """Whether ``tc netem`` works here, tried on a throwaway veth pair inside a throwaway network namespace
+    (the host's interfaces are never touched); returns (works, why)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False, "not root: network namespaces and tc need CAP_NET_ADMIN"
+    missing = [t for t in ("ip", "tc") if shutil.which(t) is None]
+    if missing:
+        return False, f"{' and '.join(missing)} not installed"
+    ns = f"ssbench-probe-{os.getpid()}"
+    try:
+        r = _run(["ip", "netns", "add", ns])
+        if r.returncode:
+            return False, f"cannot create a network namespace: {r.stderr.strip()}"
+        r = _run(["ip", "-n", ns, "link", "add", "ssp0", "type", "veth", "peer", "name", "ssp1"])
+        if r.returncode:
+            return False, f"cannot create a veth pair: {r.stderr.strip()}"
+        r = _run(["tc", "-n", ns, "qdisc", "add", "dev", "ssp0", "root", "netem", "delay", "1ms"])
+        if r.returncode:
+            return False, f"tc netem failed on a veth in a test namespace: {r.stderr.strip()}"
+        return True, "tc netem works on a veth pair between network namespaces"
+    except (OSError, subprocess.SubprocessError) as e:
+        return False, f"probe failed: {e}"
+    finally:
+        _run(["ip", "netns", "del", ns])
+
+
+class NetemLink:
+    """A network namespace for the server, joined to this one by a veth pair; ``set_rtt`` puts half the
+    RTT of ``netem`` delay on each end. A context manager: leaving deletes the pair and the namespace."""
+
+    def __init__(self) -> None:
+        pid = os.getpid()
+        self.namespace = f"ssbench-{pid}"
+        self.host_if, self.ns_if = f"ssbh{pid % 10**7}", f"ssbn{pid % 10**7}"
+        octet = 16 + pid % 200
+        self.host_ip, self.server_ip = f"10.213.{octet}.1", f"10.213.{octet}.2"
+        self.rtt_ms = 0.0
+
+    def _check(self, cmd: list[str]) -> None:
+        r = _run(cmd)
+        if r.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
+
+    def __enter__(self) -> NetemLink:
+        ns = self.namespace
+        try:
+            self._check(["ip", "netns", "add", ns])
+            self._check(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if,
+                         "netns", ns])  # fmt: skip
+            self._check(["ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if])
+            self._check(["ip", "link", "set", self.host_if, "up"])
+            self._check(["ip", "-n", ns, "addr", "add", f"{self.server_ip}/30", "dev", self.ns_if])
+            self._check(["ip", "-n", ns, "link", "set", self.ns_if, "up"])
+            self._check(["ip", "-n", ns, "link", "set", "lo", "up"])
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def set_rtt(self, rtt_ms: float) -> None:
+        """Delay each direction by ``rtt_ms / 2`` (0 removes the delay)."""
+        for prefix, dev in (([], self.host_if), (["-n", self.namespace], self.ns_if)):
+            if rtt_ms > 0:
+                self._check(["tc", *prefix, "qdisc", "replace", "dev", dev, "root", "netem", "delay",
+                             f"{rtt_ms / 2:g}ms"])  # fmt: skip
+            else:
+                _run(["tc", *prefix, "qdisc", "del", "dev", dev, "root"])
+        self.rtt_ms = rtt_ms
+
+    def command_prefix(self) -> list[str]:
+        """Prefix that runs a command inside the server's namespace."""
+        return ["ip", "netns", "exec", self.namespace]
+
+    def __exit__(self, *exc: object) -> None:
+        _run(["ip", "link", "del", self.host_if])
+        _run(["ip", "netns", "del", self.namespace])
+
+
+# ---------------------------------------------------------------- measurement
+
+
+class Bench:
+    """Measures cells against one running server (HTTP at ``base_url``, gRPC verifier at ``spec_target``)."""
+
+    def __init__(self, base_url: str, spec_target: str, model: str, http: httpx.AsyncClient) -> None:
+        self.base_url = base_url
+        self.spec_target = spec_target
+        self.model = model
+        self.http = http
+
+    async def engine_stats(self) -> dict[str, Any]:
+        """The server engine's ``EngineStats`` as a dict."""
+        r = await self.http.get(f"{self.base_url}/debug/engine_stats")
+        r.raise_for_status()
+        return r.json()
+
+    async def http_request(self, prompt_index: int, prompt: str, max_tokens: int) -> RequestRecord:
+        """One streamed greedy completion over HTTP (server-only)."""
+        body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0,
+                "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+        t0 = time.perf_counter()
+        arrivals: list[float] = []
+        parts: list[str] = []
+        usage: dict[str, Any] = {}
+        async with self.http.stream("POST", f"{self.base_url}/v1/completions", json=body) as r:
+            r.raise_for_status()
+            async for line in r.aiter_lines():
+                if not line.startswith("data: {"):
+                    continue
+                ev = json.loads(line[6:])
+                if "error" in ev:
+                    raise RuntimeError(f"server error: {ev['error']}")
+                if ev.get("choices"):
+                    arrivals.append(time.perf_counter() - t0)
+                    parts.append(ev["choices"][0].get("text") or "")
+                if ev.get("usage"):
+                    usage = ev["usage"]
+        wall = time.perf_counter() - t0
+        tokens = int(usage.get("completion_tokens", 0))
+        if not arrivals or not tokens:
+            raise RuntimeError(f"the server streamed no tokens for prompt {prompt_index}")
+        return RequestRecord(
+            prompt_index, "".join(parts), tokens, arrivals[0], itl_seconds(arrivals, tokens), wall
+        )
+
+    async def edge_request(
+        self, edge: Any, prompt_index: int, prompt: str, max_tokens: int, rid: str
+    ) -> RequestRecord:
+        """One greedy request through ``edge`` (drafts here, verification on the server)."""
+        from splitsecond.serving.sampling_params import SamplingParams
+
+        params = SamplingParams(temperature=0, max_tokens=max_tokens)
+        t0 = time.perf_counter()
+        arrivals: list[float] = []
+        last = None
+        async for out in edge.generate(prompt, params, rid):
+            if out.outputs[0].delta_token_ids:
+                arrivals.append(time.perf_counter() - t0)
+            last = out
+        wall = time.perf_counter() - t0
+        if last is None or not arrivals:
+            raise RuntimeError(f"the edge produced no tokens for prompt {prompt_index}")
+        comp = last.outputs[0]
+        tokens = len(comp.token_ids)
+        return RequestRecord(
+            prompt_index, comp.text, tokens, arrivals[0], itl_seconds(arrivals, tokens), wall
+        )
+
+    async def run_users(self, users: int, prompts: list[str], max_tokens: int, edge: Any | None,
+                        tag: str) -> list[RequestRecord]:  # fmt: skip
+        """``users`` closed-loop users working through :func:`schedule`; records in completion order."""
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in schedule(len(prompts), users):
+            queue.put_nowait(i)
+        records: list[RequestRecord] = []
+
+        async def user(u: int) -> None:
+            n = 0
+            while not queue.empty():
+                i = queue.get_nowait()
+                if edge is None:
+                    rec = await self.http_request(i, prompts[i], max_tokens)
+                else:
+                    rec = await self.edge_request(edge, i, prompts[i], max_tokens, f"{tag}-u{u}-{n}")
+                records.append(rec)
+                n += 1
+
+        async with asyncio.TaskGroup() as tg:  # one failure cancels the other users
+            for u in range(users):
+                tg.create_task(user(u))
+        return records
+
+    async def measure(self, users: int, prompts: list[str], max_tokens: int, edge: Any | None, tag: str,
+                      reference: dict[int, str] | None) -> dict[str, Any]:  # fmt: skip
+        """One cell: the users' requests, the server's busy-time delta and (edge) the acceptance figures."""
+        snap = None
+        if edge is not None:
+            edge.spec_summary()  # syncs the byte and proactive counters into edge_stats
+            snap = dataclasses.replace(edge.edge_stats, proposed_at=list(edge.edge_stats.proposed_at),
+                                       accepted_at=list(edge.edge_stats.accepted_at))  # fmt: skip
+        before = await self.engine_stats()
+        t0 = time.perf_counter()
+        records = await self.run_users(users, prompts, max_tokens, edge, tag)
+        wall = time.perf_counter() - t0
+        after = await self.engine_stats()
+        delta = engine_delta(before, after)
+        cell: dict[str, Any] = {**summarise_requests(records, reference), "wall_s": wall,
+                                "server_throughput_tok_s": delta["server_throughput_tok_s"], "server": delta,
+                                "client_tokens_per_s": sum(r.tokens for r in records) / wall}  # fmt: skip
+        if edge is not None:
+            edge.spec_summary()
+            cell["edge"] = edge_stats_delta(snap, edge.edge_stats).summary()
+        cell["_records"] = records
+        return cell
+
+
+_EMPTY_CELL: dict[str, Any] = {"requests": 0, "tokens": 0, "itl_ms": None, "itl_p90_ms": None, "ttft_ms": None,
+                               "server_throughput_tok_s": None, "mismatches": None, "lossless": None}  # fmt: skip
+"""The figures of a cell that failed (its ``error`` says why)."""
+
+
+def _edge_config(server: str, model: str, source: str, delay_ms: float, max_draft: int) -> Any:
+    from splitsecond.serving.speculative.edge.config import EdgeConfig
+
+    return EdgeConfig(
+        server=server, model=model, draft=source, one_way_delay_ms=delay_ms, max_draft_tokens=max_draft
+    )
+
+
+async def run_grid(cfg: BenchConfig, bench: Bench, netem: NetemLink | None, progress: Progress,
+                   prompts: dict[str, list[str]]) -> list[dict[str, Any]]:  # fmt: skip
+    """Every cell of ``cfg``'s grid (see the module docstring); the server-only 1-user cell of each workload
+    is measured first and gives the reference outputs."""
+    from splitsecond.serving.speculative.edge.engine import EdgeEngine
+
+    cells: list[dict[str, Any]] = []
+    references: dict[str, dict[int, str]] = {}
+    n_edge = sum(len(cfg.sources_at(u)) for u in cfg.users) * len(cfg.rtts_ms)
+    n_server = len(cfg.users) * len(cfg.rtts_ms) if netem else len(cfg.users) - (1 in cfg.users)
+    task = progress.add_task("cells", total=len(cfg.workloads) * (n_edge + n_server) + len(cfg.workloads))
+
+    def add(workload: str, users: int, rtt: float, source: str, cell: dict[str, Any]) -> None:
+        cell.update({"id": cell_id(workload, users, rtt, source), "workload": workload, "users": users,
+                     "rtt_ms": rtt, "source": source})  # fmt: skip
+        cell.pop("_records", None)
+        cells.append(cell)
+
+    async def attempt(workload: str, users: int, rtt: float, source: str, measurement: Any) -> None:
+        """Await one cell's measurement (a coroutine); a failure is recorded in the cell and the grid goes on."""
+        try:
+            cell = await measurement
+        except Exception as e:  # one broken cell must not end the run
+            logger.exception("cell %s failed", cell_id(workload, users, rtt, source))
+            cell = {"error": f"{type(e).__name__}: {e}", **_EMPTY_CELL}
+        add(workload, users, rtt, source, cell)
+
+    async def edge_cell(edges: dict[str, Any], source: str, delay_ms: float, workload: str, users: int,
+                        tag: str) -> dict[str, Any]:  # fmt: skip
+        if source not in edges:  # one edge per source and RTT, warmed by one short request
+            edge = EdgeEngine(
+                _edge_config(bench.spec_target, bench.model, source, delay_ms, cfg.max_draft_tokens)
+            )
+            edges[source] = edge
+            await bench.edge_request(edge, 0, prompts[workload][0], 4, f"warm-{tag}")
+        m = cfg.max_tokens[workload]
+        return await bench.measure(users, prompts[workload], m, edges[source], tag, references[workload])
+
+    # Warm-up: every prompt's prefill into the prefix cache; then the 1-user references.
+    for workload in cfg.workloads:
+        progress.update(task, description=f"{workload}: warm-up and references")
+        for p in prompts[workload]:
+            await bench.http_request(0, p, 2)
+        ref = await bench.measure(1, prompts[workload], cfg.max_tokens[workload], None, "ref", None)
+        references[workload] = {r.prompt_index: r.text for r in ref["_records"]}
+        if 1 in cfg.users and netem is None:  # in-process emulation: the reference run is this cell
+            add(workload, 1, 0.0, SERVER_ONLY, {**ref, "mismatches": 0, "lossless": True})
+        progress.advance(task)
+
+    for rtt in cfg.rtts_ms:
+        if netem is not None:
+            netem.set_rtt(rtt)
+        delay = 0.0 if netem is not None else rtt / 2
+        edges: dict[str, Any] = {}
+        try:
+            for workload in cfg.workloads:
+                for users in cfg.users:
+                    if netem is not None or (rtt == 0 and users != 1):
+                        progress.update(task, description=f"{workload} u{users} rtt{rtt:g} {SERVER_ONLY}")
+                        await attempt(workload, users, rtt, SERVER_ONLY, bench.measure(
+                            users, prompts[workload], cfg.max_tokens[workload], None, "so", references[workload]))  # fmt: skip
+                        progress.advance(task)
+                    for source in cfg.sources_at(users):
+                        progress.update(task, description=f"{workload} u{users} rtt{rtt:g} {source}")
+                        tag = f"{workload}-u{users}-r{rtt:g}-{source}"
+                        await attempt(
+                            workload,
+                            users,
+                            rtt,
+                            source,
+                            edge_cell(edges, source, delay, workload, users, tag),
+                        )
+                        progress.advance(task)
+        finally:
+            for edge in edges.values():
+                await edge.shutdown()
+    if netem is None:  # server-only at RTT > 0, derived from 0 ms
+        for c in [c for c in cells if c["source"] == SERVER_ONLY and c["rtt_ms"] == 0]:
+            for rtt in cfg.rtts_ms:
+                if rtt > 0:
+                    cells.append(derive_server_only(c, rtt))
+    order = {w: i for i, w in enumerate(cfg.workloads)}
+    cells.sort(key=lambda c: (order[c["workload"]], c["users"], c["rtt_ms"], c["source"] != SERVER_ONLY))
+    compare_to_server_only(cells)
+    return cells
+
+
+# ---------------------------------------------------------------- report
+
+
+def _fmt(v: float | None, spec: str, suffix: str = "") -> str:
+    return "-" if v is None else f"{v:{spec}}{suffix}"
+
+
+def print_tables(cells: list[dict[str, Any]], console: Console) -> None:
+    """One rich table per workload."""
+    for workload in dict.fromkeys(c["workload"] for c in cells):
+        t = Table(
+            title=f"spec_edge — {workload} prompts (medians; ratios vs server-only, same users and RTT)"
+        )
+        for col in ("users", "RTT ms", "mode / source", "server tok/s", "x server-only", "ITL ms", "ITL vs SO",
+                    "TTFT ms", "accept len", "accept rate", "bytes/round", "lossless"):  # fmt: skip
+            t.add_column(col, justify="left" if col == "mode / source" else "right")
+        for c in (c for c in cells if c["workload"] == workload):
+            e = c.get("edge") or {}
+            mode = c["source"] + (" (derived)" if c.get("derived_from") else "")
+            mode += " [red]error[/]" if c.get("error") else ""
+            lossless = {True: "[green]yes[/]", False: f"[red]no ({c['mismatches']})[/]", None: "-"}[
+                c.get("lossless")
+            ]
+            ratio = c.get("throughput_ratio") if c["source"] != SERVER_ONLY else None
+            itl_ch = c.get("itl_change_pct") if c["source"] != SERVER_ONLY else None
+            t.add_row(str(c["users"]), f"{c['rtt_ms']:g}", mode, _fmt(c.get("server_throughput_tok_s"), ".1f"),
+                      _fmt(ratio, ".2f", "x"), _fmt(c.get("itl_ms"), ".1f"), _fmt(itl_ch, "+.0f", "%"),
+                      _fmt(c.get("ttft_ms"), ".0f"), _fmt(e.get("mean_acceptance_length"), ".2f"),
+                      _fmt(e.get("acceptance_rate"), ".2f"), _fmt(e.get("bytes_per_round"), ".0f"), lossless)  # fmt: skip
+        console.print(t)
+
+
+def print_goals(goals: dict[str, Any], console: Console) -> None:
+    """The goals block in a few lines."""
+    tg, ig, ns = goals["server_throughput_ratio_at_14ms"], goals["itl_reduction_at_14ms"], goals[
+        "never_slower_at_high_load"]  # fmt: skip
+
+    def mark(ok: bool) -> str:
+        return "[green]met[/]" if ok else "[red]not met[/]"
+
+    console.print(
+        f"server throughput at {goals['rtt_ms']:g} ms RTT: best {_fmt(tg['best'], '.2f', 'x')} "
+        f"({tg['best_cell']}), median {_fmt(tg['median'], '.2f', 'x')}; goal >= {tg['goal']}x: {mark(tg['met'])}"
+    )
+    console.print(f"ITL reduction at {goals['rtt_ms']:g} ms RTT: best {_fmt(ig['best'] and 100 * ig['best'], '.0f', '%')} "
+                  f"({ig['best_cell']}), median {_fmt(ig['median'] and 100 * ig['median'], '.0f', '%')}; "
+                  f"goal >= {100 * ig['goal']:.0f}%: {mark(ig['met'])}")  # fmt: skip
+    console.print(f"cells meeting both: {', '.join(goals['cells_meeting_both']) or 'none'}")
+    for c in ns["checks"]:
+        console.print(f"at {ns['users']} users, {c['workload']}, {c['rtt_ms']:g} ms: best source {c['best_source']} "
+                      f"{c['throughput_ratio']:.2f}x server-only: {mark(c['met'])}")  # fmt: skip
+    console.print(f"all goals: {mark(goals['met'])}")
+
+
+# ---------------------------------------------------------------- main
+
+
+def _start_server(model: str, extra_args: list[str], netem: NetemLink | None) -> Any:
+    from splitsecond.serving.server.launcher import ServerProcess, find_free_port, start_server_subprocess
+
+    if netem is None:
+        return start_server_subprocess(model, extra_args=extra_args)
+    port = find_free_port()
+    args = [*netem.command_prefix(), sys.executable, "-c", "from splitsecond.cli import main; main()", "serve",
+            model, "--host", netem.server_ip, "--port", str(port), *extra_args]  # fmt: skip
+    env = dict(os.environ)
+    env.pop("SPLITSECOND_API_KEY", None)
+    server = ServerProcess(args, netem.server_ip, port, None, env)
+    try:
+        server.wait_ready(300.0)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """The :class:`BenchConfig` of the command line (``--quick`` shrinks the grid)."""
+    kw: dict[str, Any] = {"network": args.network}
+    if args.quick:
+        kw.update(users=(1, 4), max_tokens={"general": 32, "agent": 16}, prompts=4, self_draft_users=(1,))
+    if args.sources:
+        kw["sources"] = tuple(s.strip() for s in args.sources.split(","))
+    try:
+        if args.users:
+            kw["users"] = tuple(int(u) for u in args.users.split(","))
+        if args.rtts:
+            kw["rtts_ms"] = tuple(float(r) for r in args.rtts.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--users and --rtts take comma-separated numbers, got {args.users!r}, {args.rtts!r}"
+        ) from None
+    return BenchConfig(**kw)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print the tables, write the JSON; returns the results."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="users 1 and 4, 4 prompts, shorter outputs (~3 min)")
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--sources", default=None, help="comma-separated draft sources (default: prompt-lookup,"
+                    f"self:{SELF_LAYERS},model; 'model' only at 1 user)")  # fmt: skip
+    ap.add_argument("--users", default=None, help="comma-separated user counts (default 1,4,8; quick 1,4)")
+    ap.add_argument("--rtts", default=None, help="comma-separated RTTs in ms, 0 included (default 0,14)")
+    ap.add_argument(
+        "--network",
+        default="auto",
+        choices=("auto", "netem", "in-process"),
+        help="network emulation: netem where the kernel has it (auto), required, or in-process",
+    )
+    ap.add_argument("--server-arg", action="append", default=[], help="extra 'splitsecond serve' option")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        cfg = config_from_args(args)
+    except ValueError as e:
+        ap.error(str(e))
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)
+    t_start = time.perf_counter()
+    if cfg.network == "in-process":
+        use_netem, why = False, "in-process emulation requested (--network in-process)"
+    else:
+        use_netem, why = probe_netem()
+        if not use_netem and cfg.network == "netem":
+            raise SystemExit(f"--network netem: netem is unavailable here ({why})")
+    emulation = {
+        "method": "netem" if use_netem else "in-process",
+        "reason": why,
+        "how": "server in its own network namespace behind a veth pair, netem delay RTT/2 on each end"
+        if use_netem
+        else "EdgeConfig.one_way_delay_ms = RTT/2: every edge<->server message is held RTT/2 in each direction "
+        "(asyncio.sleep; drafting continues meanwhile); server-only rows at RTT > 0 derived from 0 ms "
+        "(ITL and server throughput unchanged, TTFT + RTT) because the server streams without waiting for "
+        "the client",
+    }
+    console.print(f"network emulation: {emulation['method']} ({why})")
+
+    from splitsecond.serving.loader.model_loader import load_tokenizer
+    from splitsecond.serving.server.launcher import find_free_port
+
+    tokenizer = load_tokenizer(args.model)
+    prompts = {w: build_prompts(w, tokenizer, cfg.prompts) for w in cfg.workloads}
+    spec_port = find_free_port()
+    server_args = ["--speculative-edge", "--spec-port", str(spec_port), *args.server_arg]
+    results: dict[str, Any] = {
+        "benchmark": "spec_edge",
+        "date": dt.datetime.now(dt.UTC).isoformat(),
+        "machine": machine_info(),
+        "model": args.model,
+        "quick": args.quick,
+        "config": {
+            **dataclasses.asdict(cfg),
+            "server_args": server_args,
+            "server_threads": "torch default (one per core) — the server gets the whole machine",
+            "edge": {
+                "adaptive": True,
+                "proactive": True,
+                "max_draft_tokens": cfg.max_draft_tokens,
+                "model_draft_threads": 1,
+            },
+            "sampling": "temperature 0 (greedy), EOS honoured",
+        },  # fmt: skip
+        "network_emulation": emulation,
+        "notes": [
+            "Edges run in the benchmark process on the same machine as the server: drafting and "
+            "verification share the CPU cores (a real deployment drafts on the agent's own device). "
+            "Prompt-lookup drafting costs microseconds; self:N and model drafts cost real CPU here and "
+            "lengthen the server's busy time.",
+            "The 'model' source drafts with the whole target (acceptance upper bound, a full forward per "
+            "draft token); it runs only at the user counts in config.model_draft_users, self:N only at "
+            "config.self_draft_users (model drafts of many users would share this CPU with the server).",
+            f"self:{SELF_LAYERS} is early exit without training: on smollm2-135m its greedy next token agrees "
+            "poorly with the full model's (teacher-forced agreement on 5 of these prompts, measured on this "
+            "machine: 0.04 at N=10, 0.07 at 16, 0.19 at 20, 0.33 at 24, 0.52 at 28 of 30 layers); N=10 is "
+            "kept as the cheap setting.",
+            "Acceptance counts every drafted position: drafts that run past max_tokens or EOS in a request's "
+            "last round count as rejected, so even the 'model' source (same weights) shows < 1 at late "
+            "positions.",
+            "server-side counters per cell (engine_stats deltas) are under 'server': forward passes, "
+            "verification rounds, prompt tokens computed, prefix-cache lookups and hits.",
+            "The machine is shared with other jobs: timings are noisy; see machine.loadavg_1m.",
+            "Each cell: users work through every prompt (at least once, at least two requests per user), "
+            "greedy; ITL/TTFT are medians over requests; server throughput is the cell's "
+            "generated tokens / the engine's busy seconds (steps that ran a forward pass).",
+            "lossless compares each output's text with the server-only output of the same prompt at one user.",
+        ],
+        "prompts": {w: [p[-160:] for p in ps] for w, ps in prompts.items()},
+    }
+    with contextlib.ExitStack() as stack:
+        netem = stack.enter_context(NetemLink()) if use_netem else None
+        server = stack.enter_context(_start_server(args.model, server_args, netem))
+        spec_target = f"{server.host}:{spec_port}"
+
+        async def go() -> list[dict[str, Any]]:
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            async with httpx.AsyncClient(timeout=600, limits=limits) as http:
+                bench = Bench(server.base_url, spec_target, args.model, http)
+                with Progress(console=console, transient=True) as progress:
+                    return await run_grid(cfg, bench, netem, progress, prompts)
+
+        cells = asyncio.run(go())
+    results["cells"] = cells
+    results["goals"] = evaluate_goals(cells)
+    results["duration_s"] = time.perf_counter() - t_start
+    print_tables(cells, console)
+    print_goals(results["goals"], console)
+    console.print(f"wall time {results['duration_s']:.0f} s; 1-minute load average at the start "
+                  f"{results['machine']['loadavg_1m']:.2f} on {results['machine']['cores']} cores.")  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    console.print(f"wrote {args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

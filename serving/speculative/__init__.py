@@ -1,0 +1,1 @@
+"""Speculative decoding: draft proposers, lossless verification, adaptive draft length."""

@@ -1,0 +1,334 @@
+"""``EdgeEngine``: the edge's engine facade — drafts locally, verifies on the server.
+
+It offers what the OpenAI-compatible app needs of an engine (``generate``, ``abort``, ``stats``,
+``tokenizer``, ``model_name``, ``max_model_len``), so ``create_app(..., engine=EdgeEngine(...))`` serves
+the same API on the agent's machine and an agent's LiteLLM call reaches its local edge unchanged.
+
+One request = one verifier session. Each round: pick k (``AdaptiveDraftLength``, capped by the server's
+advice), draft k tokens (plus one more: the bet for proactive drafting), send them, and while the round
+is on the wire draft the next round from "all accepted + the bet" (``ProactiveDraft``); when the verdict
+arrives, append the server's tokens and keep or discard the proactive continuation. A broken session is
+re-opened with everything generated so far (``max_reconnects`` times per request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from splitsecond.serving.engine.detokenizer import IncrementalDetokenizer
+from splitsecond.serving.errors import EngineError, PromptTooLongError
+from splitsecond.serving.outputs import CompletionOutput, EngineStats, RequestOutput
+from splitsecond.serving.sampling_params import SamplingParams
+from splitsecond.serving.speculative.adaptive import AdaptiveDraftLength
+from splitsecond.serving.speculative.edge.client import RemoteSession, VerifierClient, VerifierError
+from splitsecond.serving.speculative.edge.config import EdgeConfig
+from splitsecond.serving.speculative.edge.stats import EdgeStats
+from splitsecond.serving.speculative.proactive import ProactiveDraft, ProactiveStats
+from splitsecond.serving.speculative.proposers.base import Proposal, Proposer
+from splitsecond.serving.speculative.protocol import Draft, OpenSession, VerdictMessage, params_to_wire
+from splitsecond.serving.speculative.verifier_service import tokenizer_fingerprint
+
+logger = logging.getLogger(__name__)
+
+_ids = itertools.count()
+
+
+class _Output:
+    """The output of one request as the edge has it (tokens, text, finish)."""
+
+    def __init__(self, tokenizer, params: SamplingParams) -> None:
+        self.params = params
+        self.token_ids: list[int] = []
+        self.detok = IncrementalDetokenizer(tokenizer, params.stop_strings, params.skip_special_tokens)
+        self.finish_reason: str | None = None
+        self.stop_reason: str | int | None = None
+        self._emitted_tokens = 0
+        self._emitted_chars = 0
+
+    def extend(self, verdict: VerdictMessage) -> None:
+        for tok in verdict.token_ids:
+            self.token_ids.append(tok)
+            self.detok.append(tok, check_stop=len(self.token_ids) > self.params.min_tokens)
+        if verdict.finish_reason is not None:
+            self.finish_reason, self.stop_reason = verdict.finish_reason, verdict.stop_reason
+
+    def completion(self) -> CompletionOutput:
+        finished = self.finish_reason is not None
+        emit = self.detok.emittable_len(finished)
+        text = self.detok.text[:emit]
+        delta_text = text[self._emitted_chars :] if emit >= self._emitted_chars else ""
+        self._emitted_chars = max(self._emitted_chars, emit)
+        delta_ids = self.token_ids[self._emitted_tokens :]
+        self._emitted_tokens = len(self.token_ids)
+        return CompletionOutput(
+            index=0,
+            text=text,
+            token_ids=list(self.token_ids),
+            delta_text=delta_text,
+            delta_token_ids=delta_ids,
+            finish_reason=self.finish_reason,
+            stop_reason=self.stop_reason,
+        )
+
+
+class EdgeEngine:
+    """Serve requests by drafting here and verifying at ``config.server`` (see the module docstring).
+
+    ``proposer_factory`` overrides the draft source of ``config.draft`` (called once per request; a
+    proposer serves one sequence at a time).
+    """
+
+    def __init__(self, config: EdgeConfig, proposer_factory: Callable[[], Proposer] | None = None) -> None:
+        from splitsecond.serving.loader.model_loader import load_tokenizer
+
+        self.config = config
+        self.tokenizer = load_tokenizer(config.model)
+        self.model_name = config.model
+        self.max_model_len = config.max_model_len
+        self.fingerprint = tokenizer_fingerprint(self.tokenizer)
+        self.client = VerifierClient(
+            config.server,
+            one_way_delay_s=config.one_way_delay_ms / 1000,
+            open_timeout_s=config.open_timeout_s,
+            round_timeout_s=config.round_timeout_s,
+        )
+        self.edge_stats = EdgeStats()
+        self.proactive_stats = ProactiveStats()
+        self._proposer_factory = proposer_factory or self._default_proposer_factory()
+        self._idle_proposers: list[Proposer] = []
+        self._sessions: dict[str, RemoteSession] = {}
+        self._aborted: set[str] = set()
+        self._active = 0
+        self._finished = 0
+        self.is_running = True
+
+    # --- draft sources ---------------------------------------------------------------------------
+    def _default_proposer_factory(self) -> Callable[[], Proposer]:
+        from splitsecond.serving.speculative.proposers.prompt_lookup import PromptLookupProposer
+
+        kind, arg = self.config.draft_kind()
+        if kind in ("prompt-lookup", "none"):
+            n = self.config.prompt_lookup_max_ngram
+            return lambda: PromptLookupProposer(max_ngram=n)
+        import torch
+
+        from splitsecond.serving.loader.model_loader import load_model
+        from splitsecond.serving.speculative.proposers.model_drafter import (
+            ModelDrafter,
+            self_speculative_model,
+        )
+
+        if self.config.num_threads is not None:
+            torch.set_num_threads(self.config.num_threads)
+        loaded = load_model(arg if kind == "model" and arg else self.config.model, torch.float32, "cpu")
+        if tokenizer_fingerprint(loaded.tokenizer) != self.fingerprint:
+            raise ValueError(f"draft model {arg!r} does not share the served model's tokenizer")
+        if loaded.model.weight_packing is None:
+            loaded.model.pack_weights("fp16")
+        model = self_speculative_model(loaded.model, arg) if kind == "self" else loaded.model
+        cfg = self.config
+        return lambda: ModelDrafter(
+            model,
+            cfg.max_model_len + cfg.max_draft_tokens + 2,  # room for a proactive draft past the end
+            name=cfg.draft,
+            temperature=cfg.draft_temperature,
+            top_k=cfg.draft_top_k,
+        )
+
+    def _acquire_proposer(self) -> Proposer:
+        if self._idle_proposers:
+            return self._idle_proposers.pop()
+        return self._proposer_factory()
+
+    def _release_proposer(self, proposer: Proposer) -> None:
+        proposer.reset()
+        self._idle_proposers.append(proposer)
+
+    async def _propose(self, proposer: Proposer, context: list[int], k: int) -> Proposal:
+        if k <= 0 or self.config.draft == "none":
+            return Proposal([], None)
+        if self.config.draft == "prompt-lookup":
+            return proposer.propose(context, k)  # microseconds: not worth a thread hop
+        return await asyncio.to_thread(proposer.propose, context, k)
+
+    # --- engine facade ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Nothing to start (the channel connects on first use)."""
+
+    async def shutdown(self) -> None:
+        """Close the channel to the verifier (open sessions break and are aborted server-side)."""
+        self.is_running = False
+        await self.client.close()
+
+    def stats(self) -> EngineStats:
+        """An ``EngineStats`` for the app's /metrics (the edge holds no KV: block fields are 0)."""
+        s = self.edge_stats
+        return EngineStats(
+            num_running=self._active,
+            num_waiting=0,
+            num_swapped=0,
+            free_blocks=0,
+            total_blocks=0,
+            block_size=1,
+            prefix_cache_queries=0,
+            prefix_cache_hits=0,
+            prompt_tokens_total=0,
+            generation_tokens_total=s.round_tokens + s.first_tokens,
+            num_preemptions=0,
+            num_forward_passes=0,
+            forced_tokens_total=0,
+            requests_finished=self._finished,
+            busy_seconds=s.server_seconds,
+            spec_rounds=s.rounds,
+            spec_draft_tokens=s.draft_tokens,
+            spec_accepted_tokens=s.accepted_tokens,
+        )
+
+    def spec_summary(self) -> dict:
+        """The SpecEdge metrics of every request so far (``EdgeStats.summary``)."""
+        s = self.edge_stats
+        s.bytes_out, s.bytes_in = self.client.stats.bytes_out, self.client.stats.bytes_in
+        s.proactive_kept, s.proactive_discarded = self.proactive_stats.kept, self.proactive_stats.discarded
+        return s.summary()
+
+    async def abort(self, request_id: str) -> None:
+        """Stop a request in flight: its session is closed (the server aborts it and frees its KV) and
+        its stream ends with finish_reason "abort"."""
+        session = self._sessions.get(request_id)
+        if session is not None:
+            self._aborted.add(request_id)
+            await session.close()
+
+    async def generate(
+        self, prompt: str | list[int], params: SamplingParams, request_id: str
+    ) -> AsyncIterator[RequestOutput]:
+        """Stream ``RequestOutput`` deltas for ``prompt``, drafting here and verifying on the server."""
+        if params.n != 1 or params.logprobs is not None:
+            raise ValueError("the edge serves n=1 without logprobs (speculative sessions have one sequence)")
+        ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
+        if not ids:
+            raise ValueError("prompt is empty")
+        if len(ids) + params.max_tokens > self.max_model_len:
+            raise PromptTooLongError(len(ids), params.max_tokens, self.max_model_len)
+        self.edge_stats.requests += 1
+        self._active += 1
+        proposer = self._acquire_proposer()
+        try:
+            async for out in self._speculate(request_id, prompt, ids, params, proposer):
+                yield out
+        finally:
+            self._sessions.pop(request_id, None)
+            self._aborted.discard(request_id)
+            self._active -= 1
+            self._finished += 1
+            self._release_proposer(proposer)
+
+    # --- the speculation loop ----------------------------------------------------------------------
+    async def _open(
+        self, request_id: str, context: list[int], params: SamplingParams, done: int
+    ) -> tuple[RemoteSession, VerdictMessage]:
+        """Open (or re-open after ``done`` generated tokens) the session for ``context``."""
+        wire = params_to_wire(params)
+        if done:
+            wire["max_tokens"] = params.max_tokens - done
+            wire["min_tokens"] = max(0, params.min_tokens - done)
+        msg = OpenSession(request_id, list(context), wire, self.fingerprint, self.config.draft)
+        try:
+            return await self.client.open(msg)
+        except VerifierError as e:
+            if e.retryable:
+                raise
+            raise ValueError(f"the verifier refused the request: {e}") from e
+
+    def _request_output(self, request_id: str, prompt, ids: list[int], out: _Output) -> RequestOutput:
+        comp = out.completion()
+        return RequestOutput(
+            request_id=request_id,
+            prompt_token_ids=ids,
+            num_cached_tokens=0,
+            outputs=[comp],
+            finished=comp.finish_reason is not None,
+            metrics={"num_generated_tokens": len(out.token_ids)},
+            prompt=prompt if isinstance(prompt, str) else None,
+        )
+
+    async def _speculate(
+        self, request_id: str, prompt, ids: list[int], params: SamplingParams, proposer: Proposer
+    ) -> AsyncIterator[RequestOutput]:
+        cfg = self.config
+        stats = self.edge_stats
+        out = _Output(self.tokenizer, params)
+        context = list(ids)
+        adaptive = AdaptiveDraftLength(
+            k_min=0, k_max=cfg.max_draft_tokens, k_init=min(4, cfg.max_draft_tokens)
+        )
+        reconnects = 0
+        session, verdict = await self._open(request_id, context, params, 0)
+        self._sessions[request_id] = session
+        in_flight: asyncio.Future | None = None
+        try:
+            context.extend(verdict.token_ids)
+            out.extend(verdict)
+            stats.first_tokens += len(verdict.token_ids)
+            yield self._request_output(request_id, prompt, ids, out)
+            ready: Proposal | None = None  # a kept proactive continuation
+            round_ = 0
+            last = time.perf_counter()
+            while out.finish_reason is None:
+                limit = verdict.draft_limit
+                k = adaptive.next_k(limit) if cfg.adaptive else min(cfg.max_draft_tokens, limit)
+                t_draft = time.perf_counter()
+                extra = 1 if cfg.proactive else 0
+                proposal = ready if ready is not None else await self._propose(proposer, context, k + extra)
+                draft_s = time.perf_counter() - t_draft
+                tokens = proposal.tokens[:k]
+                dists = proposal.dists[:k] if proposal.dists is not None else None
+                bet = proposal.tokens[k] if cfg.proactive and len(proposal.tokens) > k else None
+                draft = Draft(round_ + 1, len(context), tokens, dists)
+                in_flight = asyncio.ensure_future(session.verify(draft))
+                pending: ProactiveDraft | None = None
+                if bet is not None:
+                    assumed = [*tokens, bet]
+                    continuation = await self._propose(proposer, context + assumed, k + 1)
+                    pending = ProactiveDraft(assumed, continuation)
+                try:
+                    verdict = await in_flight
+                except VerifierError as e:
+                    if request_id in self._aborted:
+                        out.finish_reason = "abort"
+                        yield self._request_output(request_id, prompt, ids, out)
+                        return
+                    if not e.retryable or reconnects >= cfg.max_reconnects:
+                        raise EngineError(f"verification failed: {e}") from e
+                    reconnects += 1
+                    stats.reconnects += 1
+                    logger.warning("session %s broke (%s); re-opening (%d/%d)", request_id, e, reconnects,
+                                   cfg.max_reconnects)  # fmt: skip
+                    await session.close()
+                    session, verdict = await self._open(request_id, context, params, len(out.token_ids))
+                    self._sessions[request_id] = session
+                    round_, ready = 0, None
+                    context.extend(verdict.token_ids)
+                    out.extend(verdict)
+                    last = time.perf_counter()
+                    yield self._request_output(request_id, prompt, ids, out)
+                    continue
+                now = time.perf_counter()
+                round_ += 1
+                stats.record_round(len(tokens), verdict.accepted, len(verdict.token_ids), now - last, draft_s,
+                                   verdict.server_seconds)  # fmt: skip
+                last = now
+                if cfg.adaptive:
+                    adaptive.update(len(tokens), min(verdict.accepted, len(tokens)))
+                ready = pending.resolve(verdict.token_ids, self.proactive_stats) if pending else None
+                context.extend(verdict.token_ids)
+                out.extend(verdict)
+                yield self._request_output(request_id, prompt, ids, out)
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()
+            await session.close()

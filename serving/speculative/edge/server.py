@@ -1,0 +1,66 @@
+"""``run_edge``: serve the OpenAI-compatible API on the agent's machine through an ``EdgeEngine``."""
+
+from __future__ import annotations
+
+import logging
+
+from splitsecond.serving.server.config import ServerConfig
+from splitsecond.serving.speculative.edge.config import EdgeConfig
+
+logger = logging.getLogger(__name__)
+
+
+def create_edge_app(edge_config: EdgeConfig, server_config: ServerConfig):
+    """The FastAPI app of an edge: the server's own app over an ``EdgeEngine`` built at start-up."""
+    from splitsecond.serving.server.app import create_app
+    from splitsecond.serving.speculative.edge.engine import EdgeEngine
+
+    return create_app(server_config, engine_factory=lambda: EdgeEngine(edge_config))
+
+
+def run_edge(edge_config: EdgeConfig, server_config: ServerConfig) -> None:
+    """Serve until interrupted (blocks); ``/debug/engine_stats`` shows the speculation counters."""
+    import uvicorn
+
+    app = create_edge_app(edge_config, server_config)
+    logger.info("edge drafting with %s for verifier %s", edge_config.draft, edge_config.server)
+    uvicorn.run(
+        app,
+        host=server_config.host,
+        port=server_config.port,
+        log_level=server_config.log_level,
+        access_log=server_config.log_level in ("info", "debug", "trace"),
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=server_config.keep_alive_s,
+    )
+
+
+def start_edge_subprocess(
+    server: str,
+    extra_args: list[str] | tuple[str, ...] = (),
+    *,
+    port: int | None = None,
+    timeout_s: float = 120.0,
+):
+    """Start ``splitsecond edge --server SERVER`` on a free loopback port and wait for ``/health``.
+
+    Returns a :class:`splitsecond.serving.server.launcher.ServerProcess` (``api_base`` is the edge's
+    OpenAI base URL); use it as a context manager.
+    """
+    import os
+    import sys
+
+    from splitsecond.serving.server.launcher import ServerProcess, find_free_port
+
+    port = port or find_free_port()
+    args = [sys.executable, "-c", "from splitsecond.cli import main; main()", "edge", "--server", server,
+            "--host", "127.0.0.1", "--port", str(port), *extra_args]  # fmt: skip
+    env = dict(os.environ)
+    env.pop("SPLITSECOND_API_KEY", None)
+    proc = ServerProcess(args, "127.0.0.1", port, None, env)
+    try:
+        proc.wait_ready(timeout_s)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc

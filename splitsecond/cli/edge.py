@@ -1,0 +1,58 @@
+"""``splitsecond edge --server HOST:PORT``: a local OpenAI-compatible endpoint that drafts here and
+verifies on a ``splitsecond serve --speculative-edge`` server (SpecEdge-style)."""
+
+from __future__ import annotations
+
+import typer
+
+from splitsecond.cli import app
+
+
+@app.command()
+def edge(
+    server: str = typer.Option(..., "--server", help="The verifier's gRPC address, host:port."),
+    model: str = typer.Option(
+        "smollm2-135m", help="The served model (its tokenizer; weights for model drafts)."
+    ),
+    draft: str = typer.Option(
+        "prompt-lookup", help="Draft source: prompt-lookup, self:N (first N layers), model, model:NAME, none."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Interface of the local API."),
+    port: int = typer.Option(8100, help="TCP port of the local API."),
+    max_draft_tokens: int = typer.Option(8, help="Longest draft per round."),
+    adaptive: bool = typer.Option(True, "--adaptive/--fixed", help="Adapt k to the observed acceptance."),
+    proactive: bool = typer.Option(
+        True, "--proactive/--no-proactive", help="Draft while a round is in flight."
+    ),
+    one_way_delay_ms: float = typer.Option(0.0, help="Emulated network delay per message and direction."),
+    max_model_len: int = typer.Option(2048, help="Prompt + output tokens per request."),
+    draft_temperature: float = typer.Option(0.0, help="Sample drafts at this temperature (0: greedy)."),
+    num_threads: int = typer.Option(1, help="torch CPU threads for model drafts."),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="SPLITSECOND_API_KEY", help="Require 'Authorization: Bearer <key>' on /v1."
+    ),
+    log_level: str = typer.Option("warning", help="uvicorn log level."),
+) -> None:
+    """Serve the OpenAI API locally; every request drafts here and is verified by the server."""
+    from splitsecond.serving.server import ServerConfig
+    from splitsecond.serving.speculative.edge.config import EdgeConfig
+    from splitsecond.serving.speculative.edge.server import run_edge
+
+    try:
+        edge_config = EdgeConfig(
+            server=server,
+            model=model,
+            draft=draft,
+            max_draft_tokens=max_draft_tokens,
+            adaptive=adaptive,
+            proactive=proactive,
+            one_way_delay_ms=one_way_delay_ms,
+            max_model_len=max_model_len,
+            draft_temperature=draft_temperature,
+            num_threads=num_threads,
+        )
+        server_config = ServerConfig(host=host, port=port, api_key=api_key or None, log_level=log_level)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"splitsecond edge: http://{host}:{port}/v1 -> verifier {server} (draft: {draft})", err=True)
+    run_edge(edge_config, server_config)

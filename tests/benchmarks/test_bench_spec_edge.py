@@ -1,0 +1,203 @@
+"""Pure helpers of the SpecEdge benchmark: ITL, schedules, deltas, ratios and the goals block (no server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from splitsecond.benchmarks.spec_edge import (
+    SERVER_ONLY,
+    BenchConfig,
+    RequestRecord,
+    cell_id,
+    compare_to_server_only,
+    derive_server_only,
+    edge_stats_delta,
+    engine_delta,
+    evaluate_goals,
+    itl_seconds,
+    median,
+    percentile,
+    schedule,
+    summarise_requests,
+)
+from splitsecond.serving.speculative.edge.stats import EdgeStats
+
+
+def test_itl_is_decode_time_over_tokens_after_the_first() -> None:
+    # 5 tokens in 3 messages: first at 0.1 s, last at 0.5 s -> 0.4 s over 4 later tokens.
+    assert itl_seconds([0.1, 0.3, 0.5], 5) == pytest.approx(0.1)
+    assert itl_seconds([0.2], 1) is None
+    assert itl_seconds([], 0) is None
+    with pytest.raises(ValueError, match="one message"):
+        itl_seconds([0.2], 3)
+
+
+def test_median_and_percentile_skip_none() -> None:
+    assert median([3.0, None, 1.0, 2.0]) == 2.0
+    assert median([None]) is None
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.9) == 5.0
+    assert percentile([None], 0.5) is None
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        percentile([1.0], 1.5)
+
+
+@pytest.mark.parametrize(
+    ("prompts", "users", "total"), [(8, 1, 8), (8, 4, 8), (8, 8, 16), (4, 4, 8), (3, 1, 3)]
+)
+def test_schedule_covers_every_prompt_and_keeps_users_busy(prompts: int, users: int, total: int) -> None:
+    s = schedule(prompts, users)
+    assert len(s) == total
+    assert set(s) == set(range(prompts))
+    assert len(s) >= 2 * users
+    assert all(s.count(i) == total // prompts for i in range(prompts))
+    with pytest.raises(ValueError):
+        schedule(0, 1)
+
+
+def test_engine_delta_gives_tokens_per_busy_second() -> None:
+    before = {"generation_tokens_total": 100, "busy_seconds": 2.0, "spec_rounds": 1}
+    after = {"generation_tokens_total": 160, "busy_seconds": 5.0, "spec_rounds": 11, "num_forward_passes": 7}
+    d = engine_delta(before, after)
+    assert d["generation_tokens"] == 60
+    assert d["busy_s"] == pytest.approx(3.0)
+    assert d["server_throughput_tok_s"] == pytest.approx(20.0)
+    assert d["spec_rounds"] == 10 and d["num_forward_passes"] == 7
+    assert engine_delta(before, before)["server_throughput_tok_s"] is None
+    with pytest.raises(ValueError, match="backwards"):
+        engine_delta(after, before)
+
+
+def test_edge_stats_delta_isolates_one_cell() -> None:
+    s = EdgeStats()
+    s.record_round(2, 1, 2, 0.05, 0.0, 0.02)
+    before = EdgeStats(
+        **{**s.__dict__, "proposed_at": list(s.proposed_at), "accepted_at": list(s.accepted_at)}
+    )
+    s.record_round(4, 4, 5, 0.05, 0.0, 0.04)
+    s.record_round(4, 0, 1, 0.05, 0.0, 0.04)
+    d = edge_stats_delta(before, s)
+    assert (d.rounds, d.draft_tokens, d.accepted_tokens, d.round_tokens) == (2, 8, 4, 6)
+    assert d.proposed_at == [2, 2, 2, 2] and d.accepted_at == [1, 1, 1, 1]
+    summary = d.summary()
+    assert summary["mean_acceptance_length"] == pytest.approx(3.0)
+    assert summary["per_position_acceptance"] == [0.5] * 4
+    assert summary["server_throughput_tok_s"] == pytest.approx(6 / 0.08)
+    with pytest.raises(TypeError):
+        edge_stats_delta({}, s)
+
+
+def _rec(i: int, text: str, itl: float | None, ttft: float = 0.1) -> RequestRecord:
+    return RequestRecord(prompt_index=i, text=text, tokens=10, ttft_s=ttft, itl_s=itl, wall_s=1.0)
+
+
+def test_summarise_requests_counts_mismatches_against_the_reference() -> None:
+    recs = [_rec(0, "a", 0.02), _rec(1, "b", 0.04), _rec(0, "a!", 0.03)]
+    s = summarise_requests(recs, {0: "a", 1: "b"})
+    assert s["requests"] == 3 and s["tokens"] == 30
+    assert s["itl_ms"] == pytest.approx(30.0)
+    assert s["ttft_ms"] == pytest.approx(100.0)
+    assert s["mismatches"] == 1 and s["lossless"] is False
+    assert summarise_requests(recs[:2], {0: "a", 1: "b"})["lossless"] is True
+    assert summarise_requests(recs, None)["lossless"] is None
+
+
+def _cell(workload: str, users: int, rtt: float, source: str, thr: float, itl: float) -> dict:
+    return {"id": cell_id(workload, users, rtt, source), "workload": workload, "users": users, "rtt_ms": rtt,
+            "source": source, "server_throughput_tok_s": thr, "itl_ms": itl, "ttft_ms": 100.0}  # fmt: skip
+
+
+def test_derived_server_only_keeps_itl_and_adds_one_rtt_to_ttft() -> None:
+    base = _cell("agent", 4, 0.0, SERVER_ONLY, 50.0, 80.0)
+    d = derive_server_only(base, 14.0)
+    assert d["id"] == "agent/u4/rtt14/server-only" and d["derived_from"] == base["id"]
+    assert (d["itl_ms"], d["server_throughput_tok_s"], d["ttft_ms"]) == (80.0, 50.0, 114.0)
+    assert base["ttft_ms"] == 100.0  # the measured cell is left alone
+
+
+def test_ratios_compare_with_the_server_only_cell_of_the_same_users_and_rtt() -> None:
+    cells = [
+        _cell("general", 1, 14.0, SERVER_ONLY, 10.0, 100.0),
+        _cell("general", 1, 14.0, "prompt-lookup", 25.0, 80.0),
+        _cell("general", 8, 14.0, SERVER_ONLY, 60.0, 130.0),
+        _cell("general", 8, 14.0, "prompt-lookup", 54.0, 150.0),
+        _cell("general", 8, 14.0, "self:10", 66.0, 120.0),
+        _cell("general", 8, 0.0, "self:10", 99.0, 99.0),  # no peer at 0 ms
+    ]
+    compare_to_server_only(cells)
+    assert cells[1]["throughput_ratio"] == pytest.approx(2.5)
+    assert cells[1]["itl_change_pct"] == pytest.approx(-20.0)
+    assert cells[3]["vs"] == "general/u8/rtt14/server-only"
+    assert cells[3]["throughput_ratio"] == pytest.approx(0.9)
+    assert cells[5]["throughput_ratio"] is None and cells[5]["vs"] is None
+
+    goals = evaluate_goals(cells)
+    thr, itl = goals["server_throughput_ratio_at_14ms"], goals["itl_reduction_at_14ms"]
+    assert thr["best"] == pytest.approx(2.5) and thr["best_cell"] == "general/u1/rtt14/prompt-lookup"
+    assert thr["met"] is True
+    assert thr["median"] == pytest.approx(1.1)  # of 2.5, 0.9, 1.1
+    assert itl["best"] == pytest.approx(0.2) and itl["met"] is True
+    assert goals["cells_meeting_both"] == ["general/u1/rtt14/prompt-lookup"]
+    ns = goals["never_slower_at_high_load"]
+    assert ns["users"] == 8
+    assert [c["best_source"] for c in ns["checks"]] == ["self:10"]  # the 0 ms cell has no peer
+    assert ns["checks"][0]["throughput_ratio"] == pytest.approx(1.1) and ns["met"] is True
+    assert goals["met"] is True
+
+
+def test_goals_not_met_when_edge_is_slower_at_high_load() -> None:
+    cells = [
+        _cell("agent", 8, 14.0, SERVER_ONLY, 60.0, 100.0),
+        _cell("agent", 8, 14.0, "prompt-lookup", 30.0, 50.0),
+    ]
+    compare_to_server_only(cells)
+    goals = evaluate_goals(cells)
+    assert goals["itl_reduction_at_14ms"]["met"] is True
+    assert goals["server_throughput_ratio_at_14ms"]["met"] is False
+    assert goals["never_slower_at_high_load"]["met"] is False
+    assert goals["met"] is False
+    assert evaluate_goals([])["met"] is False
+
+
+def test_bench_config_validates() -> None:
+    cfg = BenchConfig(users=(8, 1, 4, 4), rtts_ms=(14, 0))
+    assert cfg.users == (1, 4, 8) and cfg.rtts_ms == (0.0, 14.0)
+    assert "model" in cfg.sources_at(1) and "model" not in cfg.sources_at(4)
+    assert "self:10" in cfg.sources_at(4) and cfg.sources_at(8) == ["prompt-lookup"]
+    assert "self:10" in BenchConfig(self_draft_users=None).sources_at(8)
+    for bad in (
+        {"users": (0,)},
+        {"rtts_ms": (14.0,)},
+        {"sources": ("eagle",)},
+        {"sources": ("self:x",)},
+        {"workloads": ("chat",)},
+        {"max_tokens": {"general": 1, "agent": 24}},
+        {"prompts": 9},
+        {"network": "tc"},
+        {"model_draft_users": (0,)},
+        {"self_draft_users": ("4",)},
+    ):
+        with pytest.raises(ValueError, match="BenchConfig"):
+            BenchConfig(**bad)
+
+
+def test_tables_and_goals_print_with_failed_and_derived_cells() -> None:
+    import io
+
+    from rich.console import Console
+
+    from splitsecond.benchmarks.spec_edge import _EMPTY_CELL, print_goals, print_tables
+
+    so = {**_cell("agent", 1, 0.0, SERVER_ONLY, 10.0, 100.0), "lossless": True, "mismatches": 0}
+    edge = {**_cell("agent", 1, 14.0, "prompt-lookup", 20.0, 50.0), "lossless": False, "mismatches": 2,
+            "edge": {"mean_acceptance_length": 2.5, "acceptance_rate": 0.4, "bytes_per_round": 300.0}}  # fmt: skip
+    failed = {**_EMPTY_CELL, "id": "agent/u1/rtt14/self:10", "workload": "agent", "users": 1, "rtt_ms": 14.0,
+              "source": "self:10", "error": "VerifierError: closed"}  # fmt: skip
+    cells = [so, derive_server_only(so, 14.0), edge, failed]
+    compare_to_server_only(cells)
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    print_tables(cells, console)
+    print_goals(evaluate_goals(cells), console)
+    text = out.getvalue()
+    assert "error" in text and "(derived)" in text and "no (2)" in text
+    assert "2.00x" in text and "-50%" in text

@@ -58,8 +58,8 @@ class EngineConfig:
     at most ``spec_max_draft_tokens`` tokens, and the engine advises each edge a draft length so that
     all sessions' verification together stays near ``spec_verify_token_budget`` tokens per step (past
     that, a CPU forward pass turns compute-bound and rejected draft tokens cost real time). A step
-    that would verify only drafts waits up to ``spec_batch_hold_ms`` for drafts due from other edges
-    (``serving.speculative.batching.PipelineBatcher``; 0 never waits).
+    that would verify only drafts waits for drafts due from other edges, at most half a step and
+    ``spec_batch_hold_ms`` (``serving.speculative.batching.PipelineBatcher``; 0 never waits).
     """
 
     model: str = "smollm2-135m"
@@ -83,7 +83,7 @@ class EngineConfig:
     kv_spill_prefix_cache: bool = True
     spec_max_draft_tokens: int = 8
     spec_verify_token_budget: int = 96
-    spec_batch_hold_ms: float = 4.0
+    spec_batch_hold_ms: float = 60.0
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:

@@ -160,18 +160,24 @@ class AsyncEngine:
             with self._streams_lock:
                 self._streams.pop(request_id, None)
 
-    def submit_draft(self, request_id: str, tokens: list[int], dists: list | None = None) -> None:
+    def submit_draft(
+        self, request_id: str, tokens: list[int], dists: list | None = None, free_run: int = 0
+    ) -> None:
         """Hand a speculative request its next draft (see ``LLMEngine.submit_draft``).
 
         Its verification arrives on the request's ``generate`` stream; a refused draft (invalid, or the
         request was not waiting for one) raises ``ValueError`` there.
         """
-        self._commands.put(("draft", (request_id, tokens, dists)))
+        self._commands.put(("draft", (request_id, tokens, dists, free_run)))
         self._wakeup.set()
 
     def spec_draft_limit(self) -> int:
         """The draft length the engine advises each speculative session now."""
         return self.engine.spec_draft_limit()
+
+    def spec_token_cost(self) -> float | None:
+        """A draft token's relative cost to the server now (see ``LLMEngine.spec_token_cost``)."""
+        return self.engine.spec_token_cost()
 
     async def abort(self, request_id: str) -> None:
         """Abort a request: its blocks are freed and its ``generate`` ends with finish_reason 'abort'."""
@@ -208,9 +214,9 @@ class AsyncEngine:
                     except Exception as e:  # e.g. duplicate id raced in
                         self._fail(arg.request_id, e)
             elif kind == "draft":
-                request_id, tokens, dists = arg
+                request_id, tokens, dists, free_run = arg
                 try:
-                    self.engine.submit_draft(request_id, tokens, dists)
+                    self.engine.submit_draft(request_id, tokens, dists, free_run)
                 except ValueError as e:
                     self._fail(request_id, e)
             elif kind == "abort":
@@ -224,6 +230,20 @@ class AsyncEngine:
                         self._publish(out)
                 return False
 
+    def _hold_for_drafts(self) -> bool:
+        """Wait while more edges' drafts are due soon, so one forward pass verifies them all.
+
+        Bounded: the batcher's deadline counts from the oldest waiting draft. False on shutdown.
+        """
+        hold = self.engine.spec_hold_time()
+        while hold > 0:
+            self._wakeup.wait(timeout=hold)
+            self._wakeup.clear()
+            if not self._drain_commands():
+                return False
+            hold = self.engine.spec_hold_time()
+        return True
+
     def _run(self) -> None:
         logger.info("engine thread started")
         try:
@@ -234,12 +254,8 @@ class AsyncEngine:
                     self._wakeup.wait(timeout=0.5)
                     self._wakeup.clear()
                     continue
-                hold = self.engine.spec_hold_time()
-                if hold > 0:  # more edges' drafts are due: verify them in the same forward pass
-                    self._wakeup.wait(timeout=hold)
-                    self._wakeup.clear()
-                    if not self._drain_commands():
-                        break
+                if not self._hold_for_drafts():
+                    break
                 try:
                     outputs = self.engine.step()
                 except Exception as e:  # keep serving: fail the requests in flight, not the engine

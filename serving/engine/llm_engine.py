@@ -9,14 +9,14 @@ from others.
 ``EngineConfig.kv_swap_policy`` picks what preemption does with a victim's KV: "recompute" (plain
 ``Scheduler``), or a KV tier ("dram" / "flash", ``serving.kvtier``) that the ``TieredScheduler`` swaps
 sequences out to and back from; with prefix caching, cold prefix-cache blocks spill to the same tier.
+``close()`` releases the tier (and deletes a zone file the engine created); ``LLMEngine`` is a
+context manager that does so.
 
 Speculative requests (``make_request(..., speculative=True)``, driven by ``serving.speculative``):
 after its first token the sequence waits for a draft (``submit_draft``); the next step runs the
 newest token and the k draft tokens in one forward pass with k + 1 logits rows, verifies the draft
 losslessly (greedy: identical to plain decoding; sampling: rejection sampling) and appends the
 accepted tokens plus the target's own next token, then waits for the next draft.
-``close()`` releases the tier (and deletes a zone file the engine created); ``LLMEngine`` is a
-context manager that does so.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from splitsecond.serving.loader.model_loader import LoadedModel, load_model
 from splitsecond.serving.outputs import CompletionOutput, EngineStats, Logprob, RequestOutput
 from splitsecond.serving.sampling_params import SamplingParams
 from splitsecond.serving.speculative.batching import PipelineBatcher
+from splitsecond.serving.speculative.cost_model import StepCostModel
 from splitsecond.serving.speculative.verification import (
     SparseDraftDist,
     target_probs,
@@ -131,6 +132,11 @@ class LLMEngine:
         self._spec_accepted_tokens = 0
         self.spec_batch_sizes: collections.Counter[int] = collections.Counter()  # drafts verified per step
         self.batcher = PipelineBatcher(config.spec_batch_hold_ms / 1000)
+        self._step_ewma_s: float | None = None  # recent duration of a step (for the batcher)
+        self.step_costs = StepCostModel()  # decode/verify steps: time = a + b * tokens
+        self._spec_token_cost: float | None = None
+        self._spec_active = 0  # unfinished speculative requests (refreshed each step)
+        self._spec_limit = min(config.spec_max_draft_tokens, config.spec_verify_token_budget - 1)
         self.last_step_scheduled = False  # False: the last step found nothing it could run
         logger.info(
             "engine ready: %s on %s/%s (weights packed: %s), %d KV blocks x %d tokens, max_model_len %d, "
@@ -238,6 +244,8 @@ class LLMEngine:
             ):
                 seq.wait_for = first  # share the prompt's blocks once the first sibling computed them
             self.scheduler.add(seq)
+        if req.speculative:
+            self._refresh_spec_state()
 
     def abort_request(self, request_id: str) -> RequestOutput | None:
         """Stop a request now, freeing its blocks; returns its final output (None if unknown/finished)."""
@@ -248,18 +256,29 @@ class LLMEngine:
             if not seq.finished:
                 seq.finish_reason = "abort"
                 self.scheduler.finish(seq)
-        return self._finish_request_output(req)
+        out = self._finish_request_output(req)
+        if req.speculative:
+            self._refresh_spec_state()
+        return out
 
     def submit_draft(
-        self, request_id: str, tokens: list[int], dists: list[SparseDraftDist] | None = None
+        self,
+        request_id: str,
+        tokens: list[int],
+        dists: list[SparseDraftDist] | None = None,
+        free_run: int = 0,
     ) -> int:
         """Give a waiting speculative request its next draft; returns how many tokens were kept.
 
         ``tokens`` continue the request's output (after its newest token); ``dists`` are the draft's
         sparse distributions when it sampled (None: deterministic proposals). A draft longer than what
-        ``max_tokens`` / the context can still use is cut. Raises ``ValueError`` for an unknown request,
-        one not waiting for a draft, or an invalid draft.
+        ``max_tokens`` / the context can still use is cut. ``free_run``: after verifying it, decode
+        that many more tokens as a plain request (one output per step) before waiting for the next
+        draft — what an edge asks for when it has nothing worth drafting. Raises ``ValueError`` for an
+        unknown request, one not waiting for a draft, or an invalid draft.
         """
+        if not isinstance(free_run, int) or not 0 <= free_run <= 1024:
+            raise ValueError(f"free_run must be an integer in [0, 1024], got {free_run!r}")
         req = self.requests.get(request_id)
         if req is None:
             raise ValueError(f"no unfinished request {request_id!r}")
@@ -275,6 +294,7 @@ class LLMEngine:
         seq.draft_dists = list(dists[: len(tokens)]) if dists is not None else None
         seq.token_ids.extend(tokens)
         seq.awaiting_draft = False
+        seq.free_run = free_run
         now = time.monotonic()
         seq.draft_time = now
         if seq.verdict_time is not None:
@@ -289,6 +309,7 @@ class LLMEngine:
         ready: list[float] = []
         due: list[float | None] = []
         other = False
+        now = time.monotonic()
         for seq in self.scheduler.running:
             if not seq.request.speculative:
                 other = True
@@ -297,24 +318,32 @@ class LLMEngine:
             elif seq.awaiting_draft and seq.num_computed_tokens >= seq.num_schedulable_tokens:
                 gap = seq.request.draft_gap_s
                 due.append(None if gap is None or seq.verdict_time is None else seq.verdict_time + gap)
+            elif seq.free_run > 0 and seq.prompt_done:
+                ready.append(now)  # an edge's free run: it may wait with the drafts it runs beside
             else:
                 other = True  # a speculative sequence still prefilling
         other = other or bool(self.scheduler.waiting) or bool(self.scheduler.swapped)
-        return self.batcher.hold(time.monotonic(), ready, due, other)
-
-    @property
-    def _spec_active(self) -> int:
-        return sum(1 for r in self.requests.values() if r.speculative)
+        return self.batcher.hold(now, ready, due, other, self._step_ewma_s)
 
     def spec_draft_limit(self) -> int:
         """The draft length advised to each speculative session now (0: send empty drafts).
 
         Splits ``spec_verify_token_budget`` among the unfinished speculative requests (each verifies
-        its draft plus one token), capped at ``spec_max_draft_tokens``.
+        its draft plus one token), capped at ``spec_max_draft_tokens``. Refreshed by every step, so it
+        is safe to read from another thread.
         """
-        active = self._spec_active
-        share = self.config.spec_verify_token_budget // max(1, active) - 1
-        return max(0, min(self.config.spec_max_draft_tokens, share))
+        return self._spec_limit
+
+    def spec_token_cost(self) -> float | None:
+        """What one more draft token costs the server, relative to a session's share of a step
+        (``StepCostModel.relative_token_cost``; None until measured). Safe from another thread."""
+        return self._spec_token_cost
+
+    def _refresh_spec_state(self) -> None:
+        self._spec_active = sum(1 for r in self.requests.values() if r.speculative)
+        share = self.config.spec_verify_token_budget // max(1, self._spec_active) - 1
+        self._spec_limit = max(0, min(self.config.spec_max_draft_tokens, share))
+        self._spec_token_cost = self.step_costs.relative_token_cost()
 
     # --- stepping --------------------------------------------------------------------------------
     def has_unfinished_requests(self) -> bool:
@@ -370,19 +399,35 @@ class LLMEngine:
             self._sample_and_append(logits, sample_seqs, grammar_masks)
             for seq in sample_seqs:
                 touched[seq.request.request_id] = seq.request
-        for seq, first, rows in spec:
-            self._verify_draft(seq, hidden[first : first + rows], draft_masks.get(seq.seq_id))
-            touched[seq.request.request_id] = seq.request
+        if spec:
+            # One LM-head pass for every draft row of the batch (it streams the whole head's weights).
+            usable = [rows if s.grammar is None else draft_masks[s.seq_id][1] + 1 for s, _, rows in spec]
+            picks = [
+                i for (_, first, _), n in zip(spec, usable, strict=True) for i in range(first, first + n)
+            ]
+            spec_logits = self.model.compute_logits(hidden[picks])
+            offset = 0
+            for (seq, _, _), n in zip(spec, usable, strict=True):
+                self._verify_draft(seq, spec_logits[offset : offset + n], draft_masks.get(seq.seq_id))
+                offset += n
+                touched[seq.request.request_id] = seq.request
         if spec:
             self.spec_batch_sizes[len(spec)] += 1
         elapsed = time.perf_counter() - t0
         self._busy_seconds += elapsed
+        prev = self._step_ewma_s
+        self._step_ewma_s = elapsed if prev is None else 0.8 * prev + 0.2 * elapsed
+        longest = self.config.spec_max_draft_tokens + 1
+        if all(n <= longest for n in batch.num_tokens):  # decode / verify steps, not prefill chunks
+            self.step_costs.observe(sum(batch.num_tokens), len(batch.seqs), elapsed)
         share = elapsed / len(batch.seqs)
-        for seq, _, _ in spec:
-            seq.request.spec_metrics["step_seconds"] = share
+        for seq in batch.seqs:
+            if seq.request.speculative:
+                seq.request.spec_metrics["step_seconds"] = share
         outputs = []
         for req in touched.values():
             outputs.append(self._make_output(req))
+        self._refresh_spec_state()
         return outputs
 
     def _draft_masks(self, seq: Sequence) -> tuple[torch.Tensor, int]:
@@ -402,14 +447,14 @@ class LLMEngine:
         return masks[: consumed + 1], consumed
 
     def _verify_draft(
-        self, seq: Sequence, hidden: torch.Tensor, masks: tuple[torch.Tensor, int] | None
+        self, seq: Sequence, logits: torch.Tensor, masks: tuple[torch.Tensor, int] | None
     ) -> None:
-        """Check ``seq``'s draft against the target's logits rows and append what the target emits."""
+        """Check ``seq``'s draft against the target's logits rows (one per draft token the grammar
+        allows, plus one) and append what the target emits."""
         draft = seq.draft or []
         k = len(draft)
         pending = seq.num_tokens - k - 1  # position of the newest token before the draft
         usable = k if masks is None else masks[1]
-        logits = self.model.compute_logits(hidden[: usable + 1])
         if masks is not None:
             apply_bitmask(logits, masks[0])
         p = seq.params
@@ -443,7 +488,7 @@ class LLMEngine:
         if seq.request.first_token_time is None:
             seq.request.first_token_time = now
         self._append_with_forced(seq, verdict.token)
-        if not seq.finished:
+        if not seq.finished and seq.free_run == 0:
             seq.awaiting_draft = True
             seq.verdict_time = time.monotonic()
 
@@ -517,8 +562,11 @@ class LLMEngine:
                 seq.logprobs.append(Logprob(tok, lp[0], lp[1], self.tokenizer.decode([tok], False), top))
             self._append_with_forced(seq, result.token_ids[i])
             if req.speculative and not seq.finished:
-                seq.awaiting_draft = True
-                seq.verdict_time = now
+                if seq.free_run > 0:
+                    seq.free_run -= 1  # a token decoded on its own (the edge asked for a free run)
+                if seq.free_run == 0:
+                    seq.awaiting_draft = True
+                    seq.verdict_time = now
 
     def _append_with_forced(self, seq: Sequence, token: int) -> None:
         """Append a sampled token, then any grammar-forced continuation (it needs no forward pass;

@@ -74,6 +74,7 @@ class Sequence:
         self.draft_dists: list | None = None
         self.verdict_time: float | None = None  # when it last started waiting for a draft
         self.draft_time: float | None = None  # when its pending draft arrived
+        self.free_run = 0  # tokens to decode on its own after the pending draft, before the next one
 
     @property
     def params(self) -> SamplingParams:

@@ -55,13 +55,16 @@ class Draft:
     """Proposed tokens for round ``round``; ``position`` is the sequence length before them.
 
     ``dists[i]`` is the draft's distribution at token ``i`` when it sampled (exact sparse support);
-    None for deterministic proposals (greedy draft, prompt lookup).
+    None for deterministic proposals (greedy draft, prompt lookup). ``free_run``: after verifying
+    this draft the server decodes that many more tokens on its own, answering one ``VerdictMessage``
+    per token (``accepted`` 0) — for stretches where the edge has nothing worth drafting.
     """
 
     round: int
     position: int
     token_ids: list[int]
     dists: list[SparseDraftDist] | None = None
+    free_run: int = 0
 
 
 @dataclass
@@ -70,7 +73,8 @@ class VerdictMessage:
 
     ``token_ids`` are the tokens appended this round, of which the first ``accepted`` are draft tokens;
     ``num_tokens`` is the sequence length afterwards; ``draft_limit`` the draft length advised for the
-    next round; ``server_seconds`` this session's share of the server step that ran it.
+    next round; ``server_seconds`` this session's share of the server step that ran it; ``token_cost``
+    what one more draft token costs the server relative to that share (0: not measured yet).
     """
 
     round: int
@@ -81,6 +85,7 @@ class VerdictMessage:
     stop_reason: str | int | None = None
     draft_limit: int = 0
     server_seconds: float = 0.0
+    token_cost: float = 0.0
 
 
 #: Why a session failed, as the verifier reports it.
@@ -137,7 +142,7 @@ def encode(msg: Message) -> bytes:
             src=msg.draft_source,
         )
     elif isinstance(msg, Draft):
-        body.update(r=msg.round, pos=msg.position, ids=_pack_ids(msg.token_ids))
+        body.update(r=msg.round, pos=msg.position, ids=_pack_ids(msg.token_ids), fr=msg.free_run)
         if msg.dists is not None:
             body["q"] = [[_pack_ids(d.ids), np.asarray(d.probs, dtype="<f4").tobytes()] for d in msg.dists]
     else:
@@ -150,6 +155,7 @@ def encode(msg: Message) -> bytes:
             stop=msg.stop_reason,
             kmax=msg.draft_limit,
             busy=msg.server_seconds,
+            cost=msg.token_cost,
         )
     return msgpack.packb(body, use_bin_type=True)
 
@@ -201,6 +207,7 @@ def decode(raw: bytes) -> Message:
             position=_field(body, "pos", int, "draft"),
             token_ids=_unpack_ids(body.get("ids"), "draft.ids"),
             dists=dists,
+            free_run=_field(body, "fr", int, "draft") if "fr" in body else 0,
         )
     if kind == "verdict":
         return VerdictMessage(
@@ -212,6 +219,7 @@ def decode(raw: bytes) -> Message:
             stop_reason=body.get("stop"),
             draft_limit=_field(body, "kmax", int, "verdict"),
             server_seconds=float(_field(body, "busy", (int, float), "verdict")),
+            token_cost=float(body.get("cost") or 0.0),
         )
     raise ProtocolError(f"unknown message type {kind!r}")
 

@@ -65,7 +65,8 @@ class VerifierConfig:
     ``host``/``port``: where the gRPC server listens (port 0 picks a free one). ``open_timeout_s``: how
     long a new stream may take to send its ``OpenSession``; ``draft_timeout_s``: how long a session may
     wait for its next draft before it is aborted. ``max_sessions``: concurrent sessions (more are told
-    ``overloaded``).
+    ``overloaded``). ``max_free_run``: the longest free run (tokens decoded without a draft) a draft
+    may ask for.
     """
 
     host: str = "127.0.0.1"
@@ -73,6 +74,7 @@ class VerifierConfig:
     open_timeout_s: float = 10.0
     draft_timeout_s: float = 30.0
     max_sessions: int = 256
+    max_free_run: int = 64
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -190,17 +192,18 @@ class VerifierService:
         except ProtocolError as e:
             raise _SessionError("invalid_argument", str(e)) from None
 
-    def _verdict(self, out: RequestOutput, round_: int, length: int) -> VerdictMessage:
+    def _verdict(self, out: RequestOutput, round_: int, length: int, verified: bool) -> VerdictMessage:
         comp = out.outputs[0]
         return VerdictMessage(
             round=round_,
-            accepted=int(out.metrics.get("accepted", 0)) if round_ else 0,
+            accepted=int(out.metrics.get("accepted", 0)) if verified else 0,
             token_ids=list(comp.delta_token_ids),
             num_tokens=length,
             finish_reason=comp.finish_reason,
             stop_reason=comp.stop_reason,
             draft_limit=self.engine.spec_draft_limit(),
             server_seconds=float(out.metrics.get("step_seconds", 0.0)),
+            token_cost=float(self.engine.spec_token_cost() or 0.0),
         )
 
     async def _session(self, requests: AsyncIterator[bytes], context) -> AsyncIterator:
@@ -249,7 +252,7 @@ class VerifierService:
             except Exception as e:
                 raise _SessionError(**vars(_engine_error(e))) from None
             length = len(msg.prompt_token_ids) + len(out.outputs[0].delta_token_ids)
-            yield self._verdict(out, 0, length)
+            yield self._verdict(out, 0, length, verified=False)
             round_ = 0
             while not out.finished:
                 try:
@@ -265,15 +268,22 @@ class VerifierService:
                         f"draft for round {draft.round} at position {draft.position}; the server is at "
                         f"round {round_ + 1}, position {length}",
                     )
+                if not 0 <= draft.free_run <= self.config.max_free_run:
+                    raise _SessionError(
+                        "invalid_argument", f"free_run must be in [0, {self.config.max_free_run}]"
+                    )
                 round_ += 1
-                self.engine.submit_draft(request_id, draft.token_ids, draft.dists)
-                try:
-                    out = await gen.__anext__()
-                except Exception as e:
-                    raise _SessionError(**vars(_engine_error(e))) from None
+                self.engine.submit_draft(request_id, draft.token_ids, draft.dists, draft.free_run)
                 self.stats.rounds += 1
-                length += len(out.outputs[0].delta_token_ids)
-                yield self._verdict(out, round_, length)
+                for i in range(1 + draft.free_run):  # the verdict, then one per free-run token
+                    try:
+                        out = await gen.__anext__()
+                    except Exception as e:
+                        raise _SessionError(**vars(_engine_error(e))) from None
+                    length += len(out.outputs[0].delta_token_ids)
+                    yield self._verdict(out, round_, length, verified=i == 0)
+                    if out.finished:
+                        break
             finished = True
         except _SessionError as e:
             if not opened:

@@ -28,8 +28,7 @@ def test_itl_is_decode_time_over_tokens_after_the_first() -> None:
     assert itl_seconds([0.1, 0.3, 0.5], 5) == pytest.approx(0.1)
     assert itl_seconds([0.2], 1) is None
     assert itl_seconds([], 0) is None
-    with pytest.raises(ValueError, match="one message"):
-        itl_seconds([0.2], 3)
+    assert itl_seconds([0.2], 3) is None  # every token in one message: nothing to measure
 
 
 def test_median_and_percentile_skip_none() -> None:
@@ -84,6 +83,20 @@ def test_edge_stats_delta_isolates_one_cell() -> None:
     assert summary["server_throughput_tok_s"] == pytest.approx(6 / 0.08)
     with pytest.raises(TypeError):
         edge_stats_delta({}, s)
+
+
+def test_edge_stats_delta_drops_positions_the_interval_never_proposed() -> None:
+    s = EdgeStats()
+    s.record_round(6, 6, 7, 0.05, 0.0, 0.02)  # an earlier cell drafted 6 positions
+    before = EdgeStats(
+        **{**s.__dict__, "proposed_at": list(s.proposed_at), "accepted_at": list(s.accepted_at)}
+    )
+    s.record_round(2, 1, 2, 0.05, 0.0, 0.02)  # this cell drafts only 2
+    d = edge_stats_delta(before, s)
+    assert d.proposed_at == [1, 1] and d.accepted_at == [1, 0]
+    assert d.summary()["per_position_acceptance"] == [1.0, 0.0]
+    nothing = edge_stats_delta(s, s)
+    assert nothing.proposed_at == [] and nothing.summary()["per_position_acceptance"] == []
 
 
 def _rec(i: int, text: str, itl: float | None, ttft: float = 0.1) -> RequestRecord:
@@ -201,3 +214,18 @@ def test_tables_and_goals_print_with_failed_and_derived_cells() -> None:
     text = out.getvalue()
     assert "error" in text and "(derived)" in text and "no (2)" in text
     assert "2.00x" in text and "-50%" in text
+
+
+def test_goals_leave_out_the_model_upper_bound_unless_asked() -> None:
+    cells = [
+        _cell("general", 1, 14.0, SERVER_ONLY, 10.0, 100.0),
+        _cell("general", 1, 14.0, "model", 40.0, 80.0),
+        _cell("general", 1, 14.0, "prompt-lookup", 12.0, 95.0),
+    ]
+    compare_to_server_only(cells)
+    goals = evaluate_goals(cells)
+    assert goals["sources_excluded"] == ["model"]
+    assert goals["server_throughput_ratio_at_14ms"]["best_cell"] == "general/u1/rtt14/prompt-lookup"
+    assert goals["met"] is False
+    upper = evaluate_goals(cells, exclude=())
+    assert upper["cells_meeting_both"] == ["general/u1/rtt14/model"] and upper["met"] is True

@@ -104,6 +104,10 @@ class RemoteSession:
         await self._send(draft)
         return await self._receive(self._client.round_timeout_s)
 
+    async def next_verdict(self) -> VerdictMessage:
+        """The next verdict of a free run (``Draft.free_run``): one per token the server decodes."""
+        return await self._receive(self._client.round_timeout_s)
+
     async def close(self) -> None:
         """End the session (the server aborts the request if it is unfinished)."""
         if not self.closed:

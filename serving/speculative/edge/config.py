@@ -27,6 +27,10 @@ class EdgeConfig:
     prefix cache makes that cheap) at most this many times per request.
     ``draft_temperature`` > 0 samples drafts from the drafter's top ``draft_top_k`` (exact sparse q for
     rejection sampling); 0 drafts greedily. ``num_threads``: torch threads for model drafts.
+    When a round has nothing worth drafting (no proposal, or k chosen 0) the edge asks the server to
+    decode ``free_run_tokens`` tokens on its own, streamed back one by one, instead of paying a round
+    trip per token (0 disables); with k at 0 it still drafts every ``probe_every`` rounds to notice
+    when drafts start to pay again.
     """
 
     server: str
@@ -44,6 +48,8 @@ class EdgeConfig:
     draft_top_k: int = 8
     num_threads: int | None = 1
     prompt_lookup_max_ngram: int = 4
+    free_run_tokens: int = 4
+    probe_every: int = 8
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -69,6 +75,10 @@ class EdgeConfig:
             bad(f"draft_top_k must be a positive integer, got {self.draft_top_k!r}")
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
             bad(f"num_threads must be a positive integer or None, got {self.num_threads!r}")
+        if not isinstance(self.free_run_tokens, int) or not 0 <= self.free_run_tokens <= 64:
+            bad(f"free_run_tokens must be an integer in [0, 64], got {self.free_run_tokens!r}")
+        if not isinstance(self.probe_every, int) or self.probe_every < 1:
+            bad(f"probe_every must be a positive integer, got {self.probe_every!r}")
         if not isinstance(self.prompt_lookup_max_ngram, int) or self.prompt_lookup_max_ngram < 1:
             bad(f"prompt_lookup_max_ngram must be >= 1, got {self.prompt_lookup_max_ngram!r}")
 

@@ -227,6 +227,15 @@ class EdgeEngine:
             self._finished += 1
             self._release_proposer(proposer)
 
+    def _cut_after_eos(self, proposal: Proposal) -> Proposal:
+        """Nothing follows an end-of-sequence token: drafting past it only wastes verification."""
+        eos = self.tokenizer.eos_token_ids
+        for i, tok in enumerate(proposal.tokens):
+            if tok in eos:
+                dists = proposal.dists[: i + 1] if proposal.dists is not None else None
+                return Proposal(proposal.tokens[: i + 1], dists)
+        return proposal
+
     # --- the speculation loop ----------------------------------------------------------------------
     async def _open(
         self, request_id: str, context: list[int], params: SamplingParams, done: int
@@ -278,17 +287,28 @@ class EdgeEngine:
             ready: Proposal | None = None  # a kept proactive continuation
             round_ = 0
             last = time.perf_counter()
+            idle_rounds = 0  # rounds since the last one that drafted
             while out.finish_reason is None:
                 limit = verdict.draft_limit
                 k = adaptive.next_k(limit) if cfg.adaptive else min(cfg.max_draft_tokens, limit)
+                if k == 0 and limit > 0 and idle_rounds >= cfg.probe_every:
+                    k = min(2, limit)  # probe: drafts may pay again
                 t_draft = time.perf_counter()
                 extra = 1 if cfg.proactive else 0
-                proposal = ready if ready is not None else await self._propose(proposer, context, k + extra)
+                if ready is None and k > 0:
+                    proposal = await self._propose(proposer, context, k + extra)
+                else:
+                    proposal = ready if ready is not None else Proposal([])
                 draft_s = time.perf_counter() - t_draft
+                proposal = self._cut_after_eos(proposal)
                 tokens = proposal.tokens[:k]
                 dists = proposal.dists[:k] if proposal.dists is not None else None
-                bet = proposal.tokens[k] if cfg.proactive and len(proposal.tokens) > k else None
-                draft = Draft(round_ + 1, len(context), tokens, dists)
+                bet = proposal.tokens[k] if cfg.proactive and tokens and len(proposal.tokens) > k else None
+                free_run = (
+                    0 if tokens else min(cfg.free_run_tokens, params.max_tokens - len(out.token_ids) - 1)
+                )
+                idle_rounds = 0 if tokens else idle_rounds + 1
+                draft = Draft(round_ + 1, len(context), tokens, dists, free_run=max(0, free_run))
                 in_flight = asyncio.ensure_future(session.verify(draft))
                 pending: ProactiveDraft | None = None
                 if bet is not None:
@@ -324,10 +344,25 @@ class EdgeEngine:
                 last = now
                 if cfg.adaptive:
                     adaptive.update(len(tokens), min(verdict.accepted, len(tokens)))
+                    if verdict.token_cost > 0:  # the server's measured price of a draft token
+                        adaptive.draft_cost = verdict.token_cost
                 ready = pending.resolve(verdict.token_ids, self.proactive_stats) if pending else None
                 context.extend(verdict.token_ids)
                 out.extend(verdict)
                 yield self._request_output(request_id, prompt, ids, out)
+                for _ in range(draft.free_run):  # the server decodes on its own, token by token
+                    if out.finish_reason is not None:
+                        break
+                    try:
+                        verdict = await session.next_verdict()
+                    except VerifierError:
+                        break  # the next round's send fails too and re-opens (or aborts) the session
+                    now = time.perf_counter()
+                    stats.record_round(0, 0, len(verdict.token_ids), now - last, 0.0, verdict.server_seconds)
+                    last = now
+                    context.extend(verdict.token_ids)
+                    out.extend(verdict)
+                    yield self._request_output(request_id, prompt, ids, out)
         finally:
             if in_flight is not None and not in_flight.done():
                 in_flight.cancel()

@@ -20,11 +20,13 @@ MESSAGES = [
 @pytest.fixture(scope="module")
 def server_and_edge():
     spec_port = find_free_port()
-    with start_server_subprocess(
-        "smollm2-135m", extra_args=["--speculative-edge", "--spec-port", str(spec_port)]
-    ) as server:
-        with start_edge_subprocess(f"127.0.0.1:{spec_port}", ["--max-model-len", "1024"]) as edge:
-            yield server, edge
+    with (
+        start_server_subprocess(
+            "smollm2-135m", extra_args=["--speculative-edge", "--spec-port", str(spec_port)]
+        ) as server,
+        start_edge_subprocess(f"127.0.0.1:{spec_port}", ["--max-model-len", "1024"]) as edge,
+    ):
+        yield server, edge
 
 
 def test_edge_answers_like_the_server(server_and_edge):

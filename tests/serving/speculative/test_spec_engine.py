@@ -54,14 +54,20 @@ def prompts(engine: LLMEngine, n: int) -> list[str]:
     return out
 
 
-def plain(engine: LLMEngine, prompt: str, params: SamplingParams, rid: str) -> list[int]:
-    engine.add_request(rid, prompt, params)
-    final = None
+def plain_many(engine: LLMEngine, jobs: dict[str, tuple[str, SamplingParams]]) -> dict[str, list[int]]:
+    """Plain (non-speculative) outputs of ``jobs``, decoded as one continuous batch."""
+    for rid, (prompt, params) in jobs.items():
+        engine.add_request(rid, prompt, params)
+    done: dict[str, list[int]] = {}
     while engine.has_unfinished_requests():
         for out in engine.step():
-            if out.request_id == rid and out.finished:
-                final = out
-    return final.outputs[0].token_ids
+            if out.finished:
+                done[out.request_id] = out.outputs[0].token_ids
+    return done
+
+
+def plain(engine: LLMEngine, prompt: str, params: SamplingParams, rid: str) -> list[int]:
+    return plain_many(engine, {rid: (prompt, params)})[rid]
 
 
 def speculate(
@@ -83,10 +89,10 @@ def speculate(
 
 
 def test_greedy_speculation_is_identical_to_plain_decoding(engine):
-    params = SamplingParams(temperature=0, max_tokens=24)
-    ps = prompts(engine, 12)
-    reference = {f"r{i}": plain(engine, p, params, f"plain-{i}") for i, p in enumerate(ps)}
+    params = SamplingParams(temperature=0, max_tokens=20)
+    ps = prompts(engine, 8)
     jobs = {f"r{i}": (p, params) for i, p in enumerate(ps)}
+    reference = plain_many(engine, jobs)
     rng = random.Random(0)
     full = {
         rid: engine.tokenizer.encode(p) + ref for (rid, ref), p in zip(reference.items(), ps, strict=True)
@@ -136,12 +142,12 @@ def test_max_tokens_and_eos_cut_an_accepted_draft(engine):
     out = speculate(engine, {"mt": (p, params)}, lambda rid, ctx: full[len(ctx) : len(ctx) + 8])
     assert out["mt"] == ref and len(ref) == 5
     # EOS inside an accepted draft ends the output there
-    params = SamplingParams(temperature=0, max_tokens=64)
-    for i, p in enumerate(prompts(engine, 4)):
-        ref = plain(engine, p, params, f"plain-eos-{i}")
-        if ref[-1] in engine.eos_ids:
-            break
-    assert ref[-1] in engine.eos_ids, "no prompt ended with EOS: pick another"
+    params = SamplingParams(temperature=0, max_tokens=48)
+    ps = prompts(engine, 4)
+    refs = plain_many(engine, {f"plain-eos-{i}": (p, params) for i, p in enumerate(ps)})
+    ended = [i for i in range(4) if refs[f"plain-eos-{i}"][-1] in engine.eos_ids]
+    assert ended, "no prompt ended with EOS: pick others"
+    p, ref = ps[ended[0]], refs[f"plain-eos-{ended[0]}"]
     full = engine.tokenizer.encode(p) + ref + [1, 2, 3]
     out = speculate(engine, {"eos": (p, params)}, lambda rid, ctx: full[len(ctx) : len(ctx) + 6])
     assert out["eos"] == ref
@@ -151,7 +157,7 @@ def test_choice_constraint_with_drafts(engine):
     so = StructuredOutput(choice=["attack_left", "attack_right", "block", "jump"])
     params = SamplingParams(temperature=0, max_tokens=10, structured=so)
     ps = prompts(engine, 3)
-    ref = {f"c{i}": plain(engine, p, params, f"plain-c{i}") for i, p in enumerate(ps)}
+    ref = plain_many(engine, {f"c{i}": (p, params) for i, p in enumerate(ps)})
     vocab = engine.model_config.vocab_size
     rng = random.Random(1)
     out = speculate(
@@ -169,7 +175,7 @@ def test_preempted_speculative_sequence_stays_lossless(loaded):
     blocks = sum(-(-len(probe.tokenizer.encode(p)) // 16) for p in ps) + 2
     tight = make_engine(loaded, num_kv_blocks=blocks, max_num_seqs=4, enable_prefix_caching=False)
     params = SamplingParams(temperature=0, max_tokens=48, ignore_eos=True)
-    ref = {f"t{i}": plain(tight, p, params, f"plain-t{i}") for i, p in enumerate(ps)}
+    ref = plain_many(probe, {f"t{i}": (p, params) for i, p in enumerate(ps)})
     full = {f"t{i}": tight.tokenizer.encode(p) + ref[f"t{i}"] for i, p in enumerate(ps)}
     out = speculate(
         tight, {f"t{i}": (p, params) for i, p in enumerate(ps)}, lambda r, c: full[r][len(c) : len(c) + 4]
@@ -208,3 +214,29 @@ def test_invalid_drafts_are_refused_with_clear_errors(engine):
         engine.submit_draft("nobody", [1])
     engine.abort_request("inv")
     assert engine.block_manager.num_free_blocks == engine.block_manager.num_blocks
+
+
+def test_free_run_decodes_on_its_own_then_waits_for_a_draft(engine):
+    params = SamplingParams(temperature=0, max_tokens=12, ignore_eos=True)
+    p = prompts(engine, 1)[0]
+    ref = plain(engine, p, params, "plain-free")
+    req = engine.make_request("free", p, params, speculative=True)
+    engine.enqueue(req)
+    seq = req.seqs[0]
+    outputs = 0
+    while not seq.awaiting_draft:
+        outputs += len(engine.step())
+    engine.submit_draft("free", [], free_run=5)
+    steps = 0
+    while not seq.awaiting_draft and not seq.finished:
+        outputs += len(engine.step())
+        steps += 1
+    assert steps == 6 and outputs == 7  # first token, the verified (empty) draft, then 5 on its own
+    assert seq.num_output_tokens == 7
+    while not seq.finished:
+        if seq.awaiting_draft:
+            engine.submit_draft("free", [], free_run=3)
+        engine.step()
+    assert seq.output_token_ids == ref
+    with pytest.raises(ValueError, match="free_run"):
+        engine.submit_draft("free", [], free_run=-1)

@@ -42,7 +42,7 @@ def test_every_message_round_trips():
 def test_messages_are_compact():
     # 8 draft tokens: ids and position only, no masks or logits.
     assert message_size(Draft(1, 500, list(range(1000, 1008)))) < 80
-    assert message_size(VerdictMessage(1, 7, list(range(8)), 508, None, None, 8, 0.02)) < 110
+    assert message_size(VerdictMessage(1, 7, list(range(8)), 508, None, None, 8, 0.02, 0.25)) < 120
 
 
 def test_sampling_params_survive_the_wire():

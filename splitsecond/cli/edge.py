@@ -26,6 +26,9 @@ def edge(
     ),
     one_way_delay_ms: float = typer.Option(0.0, help="Emulated network delay per message and direction."),
     max_model_len: int = typer.Option(2048, help="Prompt + output tokens per request."),
+    free_run_tokens: int = typer.Option(
+        4, help="Tokens the server decodes on its own when there is nothing worth drafting (0: never)."
+    ),
     draft_temperature: float = typer.Option(0.0, help="Sample drafts at this temperature (0: greedy)."),
     num_threads: int = typer.Option(1, help="torch CPU threads for model drafts."),
     api_key: str | None = typer.Option(
@@ -49,6 +52,7 @@ def edge(
             one_way_delay_ms=one_way_delay_ms,
             max_model_len=max_model_len,
             draft_temperature=draft_temperature,
+            free_run_tokens=free_run_tokens,
             num_threads=num_threads,
         )
         server_config = ServerConfig(host=host, port=port, api_key=api_key or None, log_level=log_level)

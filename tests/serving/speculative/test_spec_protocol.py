@@ -90,3 +90,18 @@ def test_configs_validate():
         VerifierConfig(port=70000)
     with pytest.raises(ValueError, match="draft_timeout_s"):
         VerifierConfig(draft_timeout_s=0)
+
+
+def test_cli_names_bad_edge_and_verifier_settings():
+    from typer.testing import CliRunner
+
+    from splitsecond.cli import _load_commands, app
+
+    _load_commands()
+    runner = CliRunner()
+    result = runner.invoke(app, ["edge", "--server", "nowhere"])
+    assert result.exit_code != 0 and "host:port" in result.output
+    result = runner.invoke(app, ["edge", "--server", "h:1", "--draft", "ouija"])
+    assert result.exit_code != 0 and "draft must be one of" in result.output
+    result = runner.invoke(app, ["serve", "--speculative-edge", "--spec-port", "70000"])
+    assert result.exit_code != 0 and "port" in result.output

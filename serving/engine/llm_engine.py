@@ -288,7 +288,11 @@ class LLMEngine:
         if seq.finished or not seq.awaiting_draft:
             raise ValueError(f"request {request_id!r} is not waiting for a draft")
         validate_draft(tokens, dists, self.model_config.vocab_size, self.config.spec_max_draft_tokens)
-        room = min(seq.params.max_tokens - seq.num_output_tokens - 1, self.max_model_len - seq.num_tokens - 1)
+        room = min(
+            seq.params.max_tokens - seq.num_output_tokens - 1,
+            self.max_model_len - seq.num_tokens - 1,
+            self.config.max_num_batched_tokens - 1,  # the draft and its predecessor run in one step
+        )
         tokens = [int(t) for t in tokens[: max(0, room)]]
         seq.draft = tokens
         seq.draft_dists = list(dists[: len(tokens)]) if dists is not None else None

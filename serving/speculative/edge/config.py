@@ -29,8 +29,8 @@ class EdgeConfig:
     rejection sampling); 0 drafts greedily. ``num_threads``: torch threads for model drafts.
     When a round has nothing worth drafting (no proposal, or k chosen 0) the edge asks the server to
     decode ``free_run_tokens`` tokens on its own, streamed back one by one, instead of paying a round
-    trip per token (0 disables); with k at 0 it still drafts every ``probe_every`` rounds to notice
-    when drafts start to pay again.
+    trip per token (0 disables); consecutive such rounds double the run, up to 8x. With k at 0 it
+    still drafts every ``probe_every`` rounds to notice when drafts start to pay again.
     """
 
     server: str

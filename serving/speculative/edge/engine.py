@@ -304,10 +304,11 @@ class EdgeEngine:
                 tokens = proposal.tokens[:k]
                 dists = proposal.dists[:k] if proposal.dists is not None else None
                 bet = proposal.tokens[k] if cfg.proactive and tokens and len(proposal.tokens) > k else None
-                free_run = (
-                    0 if tokens else min(cfg.free_run_tokens, params.max_tokens - len(out.token_ids) - 1)
-                )
                 idle_rounds = 0 if tokens else idle_rounds + 1
+                # Nothing to draft: the server decodes alone, for longer while drafting keeps not paying
+                # (each round trip takes this session out of a step, so long runs amortise it).
+                run = cfg.free_run_tokens << min(max(idle_rounds - 1, 0), 3)
+                free_run = 0 if tokens else min(run, params.max_tokens - len(out.token_ids) - 1)
                 draft = Draft(round_ + 1, len(context), tokens, dists, free_run=max(0, free_run))
                 in_flight = asyncio.ensure_future(session.verify(draft))
                 pending: ProactiveDraft | None = None

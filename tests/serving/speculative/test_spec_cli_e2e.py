@@ -3,6 +3,8 @@ each a real process, and an agent's LiteLLM call to the local edge unchanged."""
 
 from __future__ import annotations
 
+import os
+
 import httpx
 import pytest
 
@@ -10,6 +12,7 @@ from splitsecond.serving.server.launcher import find_free_port, start_server_sub
 from splitsecond.serving.speculative.edge.server import start_edge_subprocess
 
 pytestmark = pytest.mark.slow
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network: use LiteLLM's bundled map
 
 MESSAGES = [
     {"role": "system", "content": "Answer with one action: attack_left, attack_right, block, jump."},

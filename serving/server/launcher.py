@@ -50,8 +50,6 @@ def run_server(engine_config: Any, server_config: ServerConfig, verifier_config:
     With ``verifier_config`` (a :class:`splitsecond.serving.speculative.VerifierConfig`) the same
     engine also verifies edge drafts over gRPC (``splitsecond serve --speculative-edge``).
     """
-    import uvicorn
-
     from splitsecond.serving import AsyncEngine
     from splitsecond.serving.server.app import create_app
 
@@ -61,6 +59,13 @@ def run_server(engine_config: Any, server_config: ServerConfig, verifier_config:
 
         services.append(lambda engine: VerifierService(engine, verifier_config))
     app = create_app(server_config, engine_factory=lambda: AsyncEngine(engine_config), services=services)
+    serve_app(app, server_config)
+
+
+def serve_app(app: Any, server_config: ServerConfig) -> None:
+    """Run ``app`` with uvicorn on ``server_config``'s host and port until interrupted (blocks)."""
+    import uvicorn
+
     uvicorn.run(
         app,
         host=server_config.host,

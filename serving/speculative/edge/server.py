@@ -20,19 +20,11 @@ def create_edge_app(edge_config: EdgeConfig, server_config: ServerConfig):
 
 def run_edge(edge_config: EdgeConfig, server_config: ServerConfig) -> None:
     """Serve until interrupted (blocks); ``/debug/engine_stats`` shows the speculation counters."""
-    import uvicorn
+    from splitsecond.serving.server.launcher import serve_app
 
     app = create_edge_app(edge_config, server_config)
     logger.info("edge drafting with %s for verifier %s", edge_config.draft, edge_config.server)
-    uvicorn.run(
-        app,
-        host=server_config.host,
-        port=server_config.port,
-        log_level=server_config.log_level,
-        access_log=server_config.log_level in ("info", "debug", "trace"),
-        timeout_graceful_shutdown=5,
-        timeout_keep_alive=server_config.keep_alive_s,
-    )
+    serve_app(app, server_config)
 
 
 def start_edge_subprocess(

@@ -97,11 +97,6 @@ class Sequence:
         return self.token_ids[self.num_prompt_tokens :]
 
     @property
-    def num_uncomputed_tokens(self) -> int:
-        """Tokens still to run through the model before the next sample."""
-        return len(self.token_ids) - self.num_computed_tokens
-
-    @property
     def num_schedulable_tokens(self) -> int:
         """Tokens whose KV may be computed now: all of them, except the newest token of a sequence
         waiting for a draft (it is run together with the draft, which it precedes)."""

@@ -58,12 +58,10 @@ def _failure(code: grpc.StatusCode | None, details: str | None) -> VerifierError
 
 @dataclass
 class ClientStats:
-    """Bytes and messages this client moved."""
+    """Bytes this client moved (message payloads)."""
 
     bytes_out: int = 0
     bytes_in: int = 0
-    messages_out: int = 0
-    messages_in: int = 0
 
 
 class RemoteSession:
@@ -141,12 +139,10 @@ class VerifierClient:
     def _serialize(self, msg) -> bytes:
         raw = encode(msg)
         self.stats.bytes_out += len(raw)
-        self.stats.messages_out += 1
         return raw
 
     def _deserialize(self, raw: bytes):
         self.stats.bytes_in += len(raw)
-        self.stats.messages_in += 1
         return decode(raw)  # a ProtocolError ends the call with a clear status on our side
 
     def _ensure_channel(self):
@@ -164,16 +160,6 @@ class VerifierClient:
                 SESSION_METHOD, request_serializer=self._serialize, response_deserializer=self._deserialize
             )
         return self._method
-
-    async def wait_ready(self, timeout_s: float) -> None:
-        """Wait until the channel is connected (raises ``VerifierError('unavailable')`` after ``timeout_s``)."""
-        self._ensure_channel()
-        try:
-            await asyncio.wait_for(self._channel.channel_ready(), timeout_s)
-        except TimeoutError:
-            raise VerifierError(
-                "unavailable", f"verifier {self.target} not reachable in {timeout_s:g} s"
-            ) from None
 
     async def open(self, msg: OpenSession) -> tuple[RemoteSession, VerdictMessage]:
         """Open a session; returns it with its first verdict (the target's first token)."""

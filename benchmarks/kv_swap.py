@@ -4,12 +4,17 @@ Run: ``.venv/bin/python -m splitsecond.benchmarks.kv_swap [--quick] [--zone-dir 
 
 1. **Swap bandwidth** with the engine's real block geometry (SmolLM2-135M: 30 layers x K,V x 16 tokens
    x 3 KV heads x 64, fp32 on this CPU = 720 KiB per block): sequences of blocks swapped out, then
-   back in without prefetch; GB/s of swap-in for DRAM and flash, and data checked bit for bit.
+   back in, the next sequence's reads prefetched as the engine's scheduler does; GB/s of swap-in for
+   DRAM and flash, and data checked bit for bit.
 2. **Raw disk**: ``fio`` sequential O_DIRECT reads on the same filesystem at the same I/O size
-   (the tier's read chunk) and queue depth (its I/O threads, psync jobs); the tier's swap-in GB/s is
-   reported as a fraction of it. Skipped with a note when ``fio`` is not installed.
-3. **Write amplification** under churn: the zone is filled and emptied by sequences of mixed lengths
-   so segment GC has to run; physical bytes written / KV payload bytes.
+   (the tier's read chunk), queue depth (its I/O threads, psync jobs) and volume; the tier's swap-in
+   GB/s is reported as a fraction of it. A virtual disk's bandwidth drifts by 2x within a minute, so
+   tier rounds and fio runs alternate and the figure is the median of the paired ratios. Skipped with
+   a note when ``fio`` is not installed.
+3. **Write amplification** under churn: a small zone is kept ~75% full by sequences of mixed lengths
+   swapped in at random, so segment GC has to run; physical bytes written / KV payload bytes, for the
+   tier's default segment size and a sweep of sizes (a segment is the unit that dies whole: the
+   smaller it is against a sequence, the less live data GC has to move).
 4. **End to end** (``EngineConfig(kv_swap_policy=...)``): many concurrent long-context requests with
    the Qasper / GovReport / NarrativeQA mean-length mix (3.6k / 8.7k / 18.4k tokens) scaled down by
    ``--scale`` so a 2-core CPU finishes, against a KV budget well below their working set; throughput
@@ -33,6 +38,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +92,23 @@ def _kv(num_blocks: int):
 
 
 def swap_bandwidth(
-    policy: str, zone_dir: str, seqs: int, blocks_per_seq: int, repeats: int, io_threads: int
+    policy: str,
+    zone_dir: str,
+    seqs: int,
+    blocks_per_seq: int,
+    repeats: int,
+    io_threads: int,
+    raw_read: Callable[[Path, int], None] | None = None,
+    raw_read_first: bool = True,
+    prefetch_next: bool = False,
 ) -> dict[str, Any]:
-    """Swap ``seqs`` sequences of ``blocks_per_seq`` blocks out and back in; medians over repeats."""
+    """Swap ``seqs`` sequences of ``blocks_per_seq`` blocks out and back in; medians over repeats.
+
+    ``prefetch_next`` (flash) starts the reads of sequence s+1 before swapping s in, as the engine's
+    scheduler does for the sequences it will resume next, so the I/O queue does not drain between
+    sequences. ``raw_read(zone_path, nbytes)`` (flash only) runs once per round on the zone file
+    holding the swapped-out pages, before the swap-in (``raw_read_first``) or after it.
+    """
     import torch
 
     from splitsecond.serving.kvtier import DramSwapPool, FlashSwapManager
@@ -118,12 +138,21 @@ def swap_bandwidth(
                 tier._drain()  # durable on the device
             outs.append(total / (time.perf_counter() - t0) / 1e9)
             kv.zero_()
+            written = n * tier.page_bytes if policy == "flash" else 0
+            if raw_read is not None and raw_read_first:
+                raw_read(tier.zone.path, written)
             t0 = time.perf_counter()
             for s in range(seqs):
                 t1 = time.perf_counter()
+                if prefetch_next and policy == "flash":
+                    for ahead in (s, s + 1):
+                        if ahead < seqs:
+                            tier.prefetch(ahead)  # no-op when already started
                 assert tier.swap_in(s, list(range(s * blocks_per_seq, (s + 1) * blocks_per_seq)))
                 lat.append(time.perf_counter() - t1)
             ins.append(total / (time.perf_counter() - t0) / 1e9)
+            if raw_read is not None and not raw_read_first:
+                raw_read(tier.zone.path, written)
             assert torch.equal(kv, orig), "swap round trip changed the KV cache"
         stats = tier.stats()
     finally:
@@ -147,17 +176,24 @@ def swap_bandwidth(
     return out
 
 
-def fio_read_gbps(zone_dir: str, bs: int, numjobs: int, total: int) -> dict[str, Any]:
-    """Sequential O_DIRECT read bandwidth of the zone's filesystem with fio (bs, numjobs psync jobs)."""
+def fio_read_gbps(
+    zone_dir: str, bs: int, numjobs: int, total: int, runs: int = 3, path: Path | None = None
+) -> dict[str, Any]:
+    """Sequential O_DIRECT read bandwidth of the zone's filesystem with fio (bs, numjobs psync jobs,
+    each reading its own 1/numjobs of ``total`` bytes); the median of ``runs`` runs. ``path`` reads an
+    existing file (read-only, from offset 0) instead of a file fio lays out itself."""
     fio = shutil.which("fio")
     if fio is None:
         return {"skipped": "fio not installed (Debian: apt-get install -y fio)"}
     per_job = max(bs, total // numjobs // bs * bs)
-    path = Path(zone_dir) / f"fio-{os.getpid()}.dat"
+    own_file = path is None
+    if path is None:
+        path = Path(zone_dir) / f"fio-{os.getpid()}.dat"
     cmd = [
         fio,
         "--name=swapin",
         f"--filename={path}",
+        *([] if own_file else ["--readonly"]),
         "--rw=read",
         f"--bs={bs}",
         "--direct=1",
@@ -169,44 +205,114 @@ def fio_read_gbps(zone_dir: str, bs: int, numjobs: int, total: int) -> dict[str,
         "--output-format=json",
     ]
     try:
-        runs = []
-        for _ in range(3):
+        measured = []
+        for _ in range(runs):
             res = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
             data = json.loads(res.stdout[res.stdout.index("{") :])
-            runs.append(data["jobs"][0]["read"]["bw_bytes"] / 1e9)
+            measured.append(data["jobs"][0]["read"]["bw_bytes"] / 1e9)
         return {
-            "read_gbps": statistics.median(runs),
+            "read_gbps": statistics.median(measured),
             "bs": bs,
             "numjobs": numjobs,
             "ioengine": "psync",
             "direct": True,
-            "runs": runs,
+            "runs": measured,
         }
     except (subprocess.SubprocessError, ValueError, KeyError) as e:
         return {"skipped": f"fio failed: {e}"}
     finally:
-        path.unlink(missing_ok=True)
+        if own_file:
+            path.unlink(missing_ok=True)
+
+
+def paired_swap_in_vs_fio(zone_dir: str, seqs: int, blocks_per_seq: int, rounds: int, io_threads: int):
+    """``rounds`` flash swap rounds (engine-style: the next sequence's reads prefetched), each paired
+    with one fio run over the same zone file's pages
+    (same data, I/O size, queue depth and volume); fio reads before the swap-in in even rounds and
+    after it in odd ones, so neither side always gets a warm host cache.
+
+    Returns (flash figures with medians over the rounds, fio figures, median of the paired ratios or
+    None without fio).
+    """
+    flash_rounds, fio_runs, ratios = [], [], []
+    chunk = _read_chunk_bytes(zone_dir, io_threads)
+    for r in range(rounds):
+        runs: list[dict[str, Any]] = []
+
+        def raw_read(path: Path, nbytes: int, runs=runs) -> None:
+            runs.append(fio_read_gbps(zone_dir, chunk, io_threads, nbytes, runs=1, path=path))
+
+        fl = swap_bandwidth(
+            "flash",
+            zone_dir,
+            seqs,
+            blocks_per_seq,
+            1,
+            io_threads,
+            raw_read,
+            raw_read_first=r % 2 == 0,
+            prefetch_next=True,
+        )
+        flash_rounds.append(fl)
+        fio = runs[0]
+        if "read_gbps" not in fio:
+            fio_runs = [fio]
+            continue
+        fio_runs.append(fio)
+        ratios.append(fl["swap_in_gbps"] / fio["read_gbps"])
+    flash = dict(flash_rounds[0])
+    for key in ("swap_out_gbps", "swap_in_gbps", "swap_in_latency_per_seq_ms_p50", "device_read_gbps"):
+        flash[key] = statistics.median(r[key] for r in flash_rounds)
+    flash["repeats"] = rounds
+    flash["swap_in_gbps_runs"] = [r["swap_in_gbps"] for r in flash_rounds]
+    if not ratios:
+        return flash, fio_runs[0], None
+    fio = dict(fio_runs[0])
+    fio["runs"] = [f["read_gbps"] for f in fio_runs]
+    fio["read_gbps"] = statistics.median(fio["runs"])
+    fio["reads"] = "the swap zone file's own pages, alternating before/after the tier's swap-in"
+    return flash, fio, statistics.median(ratios)
+
+
+def _read_chunk_bytes(zone_dir: str, io_threads: int) -> int:
+    """The flash tier's read chunk for the benchmark's block geometry (builds and closes a tiny tier)."""
+    from splitsecond.serving.kvtier import FlashSwapManager
+
+    path = Path(zone_dir) / f"probe-{os.getpid()}.zone"
+    tier = FlashSwapManager(_kv(2), path, 64 * MB, io_threads=io_threads)
+    try:
+        return tier.chunk_pages * tier.page_bytes
+    finally:
+        tier.close()
 
 
 def churn_write_amplification(
-    zone_dir: str, ops: int, utilisation: float = 0.75, seed: int = 0
+    zone_dir: str,
+    ops: int,
+    utilisation: float = 0.75,
+    seed: int = 0,
+    segment_bytes: int | None = None,
+    zone_bytes: int = 96 * MB,
 ) -> dict[str, Any]:
     """Keep a small zone ~``utilisation`` full of mixed-length sequences, swapping random ones back in,
-    so segments fragment and GC must run (25% over-provisioning, like an SSD's spare area)."""
+    so segments fragment and GC must run (25% over-provisioning, like an SSD's spare area).
+    ``segment_bytes`` None is the tier's default."""
     import random
 
     from splitsecond.serving.kvtier import FlashSwapManager
+    from splitsecond.serving.kvtier.flash_zone import DEFAULT_SEGMENT_BYTES
 
     rng = random.Random(seed)
     kv = _kv(64)
     tier = FlashSwapManager(
         kv,
         Path(zone_dir) / f"churn-{os.getpid()}.zone",
-        96 * MB,
-        segment_bytes=8 * MB,
+        zone_bytes,
+        segment_bytes=segment_bytes or DEFAULT_SEGMENT_BYTES,
         staging_bytes=64 * MB,
         io_threads=2,
     )
+    pages_per_segment = tier.zone.segment_bytes // tier.page_bytes
     stored: list[tuple[int, int]] = []
     refused = 0
     try:
@@ -226,6 +332,9 @@ def churn_write_amplification(
         tier.close()
     return {
         "ops": ops,
+        "zone_bytes": tier.zone.size_bytes,
+        "segment_bytes": tier.zone.segment_bytes,
+        "pages_per_segment": pages_per_segment,
         "write_amplification": s.write_amplification,
         "gc_write_amplification": s.gc_write_amplification,
         "gc_runs": s.gc_runs,
@@ -329,7 +438,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     console = Console()
     quick = args.quick
     scale = args.scale or (1 / 64 if quick else 1 / 32)
-    seqs, bps, repeats = (4, 16, 3) if quick else (8, 32, 5)
+    # a round moves 189 MB (quick) / 377 MB: smaller rounds last tens of ms, within the disk's jitter
+    seqs, bps, repeats = (8, 32, 3) if quick else (16, 32, 5)
     result: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(),
         "quick": quick,
@@ -337,19 +447,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("kv swap benchmark", total=6)
-        bw = {
-            p: swap_bandwidth(p, args.zone_dir, seqs, bps, repeats, args.io_threads)
-            for p in ("dram", "flash")
-        }
+        bw = {"dram": swap_bandwidth("dram", args.zone_dir, seqs, bps, repeats, args.io_threads)}
+        bw["flash"], fio, ratio = paired_swap_in_vs_fio(
+            args.zone_dir, seqs, bps, 9 if quick else 15, args.io_threads
+        )
         result["swap_bandwidth"] = bw
-        progress.advance(task, 2)
-        fl = bw["flash"]
-        fio = fio_read_gbps(args.zone_dir, fl["read_chunk_bytes"], args.io_threads, fl["bytes_per_round"])
         result["fio"] = fio
-        if "read_gbps" in fio:
-            result["swap_in_vs_raw_disk"] = fl["swap_in_gbps"] / fio["read_gbps"]
-        progress.advance(task)
-        result["churn"] = churn_write_amplification(args.zone_dir, 150 if quick else 600)
+        if ratio is not None:
+            result["swap_in_vs_raw_disk"] = ratio
+        progress.advance(task, 3)
+        churn_ops = 150 if quick else 600
+        result["churn"] = churn_write_amplification(args.zone_dir, churn_ops)
+        result["churn_segment_sweep"] = [
+            churn_write_amplification(args.zone_dir, churn_ops, segment_bytes=mb * MB) for mb in (1, 2, 8, 16)
+        ]
+        result["churn_roomy_zone"] = churn_write_amplification(args.zone_dir, churn_ops, zone_bytes=384 * MB)
         progress.advance(task)
         e2e: dict[str, Any] = {}
         if not args.skip_e2e:
@@ -393,12 +505,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         table.add_row(f"{p} swap-in GB/s", f"{r['swap_in_gbps']:.2f}")
     if "read_gbps" in fio:
         table.add_row(f"fio raw read GB/s (bs {fio['bs']}, {fio['numjobs']} jobs)", f"{fio['read_gbps']:.2f}")
-        table.add_row("flash swap-in / raw disk", f"{result['swap_in_vs_raw_disk']:.2f}")
+        table.add_row(
+            "flash swap-in / raw disk (median of paired rounds)", f"{result['swap_in_vs_raw_disk']:.2f}"
+        )
     else:
         table.add_row("fio", fio.get("skipped", "?"))
     c = result["churn"]
-    table.add_row("write amplification (churn, GC on)", f"{c['write_amplification']:.3f}")
+    table.add_row(
+        f"write amplification (churn, default {c['pages_per_segment']}-page segments)",
+        f"{c['write_amplification']:.3f}",
+    )
     table.add_row("GC-only write amplification", f"{c['gc_write_amplification']:.3f}")
+    for c in result["churn_segment_sweep"]:
+        table.add_row(
+            f"  WA with {c['pages_per_segment']}-page segments | refused swap-outs",
+            f"{c['write_amplification']:.3f} | {c['refused_full']}",
+        )
+    c = result["churn_roomy_zone"]
+    table.add_row(f"WA in a {c['zone_bytes'] // MB} MB zone (same churn)", f"{c['write_amplification']:.3f}")
     for p, r in e2e.items():
         if "throughput_tok_s" in r:
             table.add_row(

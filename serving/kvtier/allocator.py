@@ -5,8 +5,11 @@ sees sequential writes inside the zone; pages appended together (one sequence's 
 physically contiguous and move as one large I/O. The mapping table is fine-grained: one entry per
 (owner, block index) -> ``PageLocation``. Overwriting or freeing a page only kills its old copy; a
 SEALED segment whose pages are all dead is erased at once, others are reclaimed by ``gc.SegmentCleaner``.
-Free segments are handed out least-erased first (wear levelling), and ``gc_reserve_segments`` of them
-are kept for the cleaner so it can always make progress.
+When the append point leaves a full segment it moves on to the segment physically next to it if that
+one is free and not more than ``wear_slack`` erases above the least-erased free segment, so a long
+swap-out stays one sequential stream across segment boundaries; otherwise it takes the least-erased
+free segment (wear levelling). ``gc_reserve_segments`` free segments are kept for the cleaner so it can
+always make progress.
 """
 
 from __future__ import annotations
@@ -38,17 +41,24 @@ class PageLocation:
 class AppendOnlyAllocator:
     """Append-only page placement and the (owner, index) -> location mapping table."""
 
-    def __init__(self, zone: FlashZone, gc_reserve_segments: int = 1) -> None:
+    def __init__(self, zone: FlashZone, gc_reserve_segments: int = 1, wear_slack: int = 2) -> None:
         if not 0 <= gc_reserve_segments < zone.num_segments:
             raise ValueError(
                 f"gc_reserve_segments must be in [0, {zone.num_segments}), got {gc_reserve_segments}"
             )
+        if wear_slack < 0:
+            raise ValueError(f"wear_slack must be >= 0, got {wear_slack}")
         self.zone = zone
         self.gc_reserve_segments = gc_reserve_segments
+        self.wear_slack = wear_slack
         self.mapping: dict[PageKey, PageLocation] = {}
         self._by_segment: dict[int, dict[PageKey, PageLocation]] = {s.index: {} for s in zone.segments}
+        self._free: set[int] = {s.index for s in zone.segments}
+        # (erase count, index) of free segments; entries of segments taken out of order go stale and
+        # are skipped when popped
         self._free_heap: list[tuple[int, int]] = [(0, s.index) for s in zone.segments]
         heapq.heapify(self._free_heap)
+        self._last_sealed: int | None = None
         self.open_segment: int | None = None
         self._next_generation = 1
         self.logical_bytes_written = 0  # payload bytes the host asked to store
@@ -61,7 +71,7 @@ class AppendOnlyAllocator:
     @property
     def num_free_segments(self) -> int:
         """Segments in the FREE state."""
-        return len(self._free_heap)
+        return len(self._free)
 
     def pages_that_fit(self, page_bytes: int, for_gc: bool = False) -> int:
         """How many pages of ``page_bytes`` can be appended now without garbage collection."""
@@ -141,15 +151,36 @@ class AppendOnlyAllocator:
             if seg.remaining >= page_bytes:
                 return seg
             self._seal(seg.index)
-        _, index = heapq.heappop(self._free_heap)
+        index = self._next_free_segment()
+        self._free.discard(index)
         seg = self.zone.segments[index]
         seg.state = SegmentState.OPEN
         self.open_segment = index
         return seg
 
+    def _least_erased_free(self) -> int:
+        while True:
+            count, index = self._free_heap[0]
+            if index in self._free and self.zone.segments[index].erase_count == count:
+                return index
+            heapq.heappop(self._free_heap)  # stale: taken out of order, or erased again since
+
+    def _next_free_segment(self) -> int:
+        """The segment after the last sealed one when free and not too worn, else the least erased."""
+        least = self._least_erased_free()
+        if self._last_sealed is not None:
+            after = (self._last_sealed + 1) % self.zone.num_segments
+            if after in self._free and (
+                self.zone.segments[after].erase_count
+                <= self.zone.segments[least].erase_count + self.wear_slack
+            ):
+                return after
+        return least
+
     def _seal(self, index: int) -> None:
         seg = self.zone.segments[index]
         seg.state = SegmentState.SEALED
+        self._last_sealed = index
         if self.open_segment == index:
             self.open_segment = None
         if seg.live_pages == 0:
@@ -177,6 +208,7 @@ class AppendOnlyAllocator:
         """Erase a segment with no live pages and return it to the free pool."""
         self.zone.erase(index)
         self.segments_erased += 1
+        self._free.add(index)
         heapq.heappush(self._free_heap, (self.zone.segments[index].erase_count, index))
 
     # --- accounting ------------------------------------------------------------------------------
@@ -213,6 +245,7 @@ class AppendOnlyAllocator:
             )
             for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
                 assert end <= start, f"segment {seg.index}: overlapping pages"
-        free_ids = {i for _, i in self._free_heap}
+        heap_ids = {i for c, i in self._free_heap if self.zone.segments[i].erase_count == c}
         for seg in self.zone.segments:
-            assert (seg.state is SegmentState.FREE) == (seg.index in free_ids), f"segment {seg.index} state"
+            assert (seg.state is SegmentState.FREE) == (seg.index in self._free), f"segment {seg.index} state"
+            assert seg.state is not SegmentState.FREE or seg.index in heap_ids, f"segment {seg.index} heap"

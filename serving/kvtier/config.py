@@ -18,7 +18,8 @@ class SwapTierConfig:
     ``recompute`` drops it, ``dram`` parks it in host memory, ``flash`` in a flash zone.
     ``path`` is the flash zone: a file (created and fully preallocated at start-up; None picks a fresh
     file in the temp directory) or a block device the user names. ``size_mb`` is the zone size,
-    ``dram_mb`` the DRAM pool size, ``segment_mb`` the erase/GC unit, ``staging_mb`` the bounce memory
+    ``dram_mb`` the DRAM pool size, ``segment_mb`` the erase/GC unit (rounded down to whole KV pages, at
+    least one), ``staging_mb`` the bounce memory
     for transfers in flight, ``io_threads`` the I/O queue depth.
     """
 
@@ -26,7 +27,7 @@ class SwapTierConfig:
     path: str | None = None
     size_mb: int = 4096
     dram_mb: int = 4096
-    segment_mb: int = 16
+    segment_mb: int = 4
     staging_mb: int = 64
     io_threads: int = 4
     io_backend: str = "auto"

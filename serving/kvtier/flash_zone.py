@@ -23,7 +23,7 @@ from splitsecond.serving.kvtier.page_format import ALIGN
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SEGMENT_BYTES = 16 * 2**20
+DEFAULT_SEGMENT_BYTES = 4 * 2**20
 
 
 class ZoneError(OSError):

@@ -20,12 +20,16 @@ logger = logging.getLogger(__name__)
 
 
 def contiguous_runs(locs: list[PageLocation]) -> list[list[int]]:
-    """Indices of ``locs`` grouped into runs that are physically back to back (input order kept)."""
+    """Indices of ``locs`` grouped into runs that are physically back to back (input order kept).
+
+    A run may cross a segment boundary: the allocator moves on to the adjacent segment when it can,
+    and one I/O then covers both.
+    """
     runs: list[list[int]] = []
     for i, loc in enumerate(locs):
         if runs:
             prev = locs[runs[-1][-1]]
-            if prev.offset + prev.nbytes == loc.offset and prev.segment == loc.segment:
+            if prev.offset + prev.nbytes == loc.offset:
                 runs[-1].append(i)
                 continue
         runs.append([i])

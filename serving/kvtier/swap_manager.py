@@ -121,11 +121,8 @@ class FlashSwapManager:
         self.kv_blocks = block_byte_view(kv_tensor)
         self.block_bytes = int(self.kv_blocks.shape[1])
         self.page_bytes = page_bytes(self.block_bytes)
-        if segment_bytes < self.page_bytes:
-            segment_bytes = -(-self.page_bytes // DEFAULT_SEGMENT_BYTES) * DEFAULT_SEGMENT_BYTES
-            logger.info(
-                "segment size raised to %d bytes to hold a %d-byte page", segment_bytes, self.page_bytes
-            )
+        # a whole number of pages per segment: no dead tail in any segment
+        segment_bytes = max(1, segment_bytes // self.page_bytes) * self.page_bytes
         path = os.fspath(path)
         self._owns_file = not os.path.exists(path)
         self.zone = FlashZone(path, size_bytes, segment_bytes)

@@ -45,6 +45,22 @@ def test_append_is_sequential_and_free_erases_dead_segments(tmp_path):
     alloc.check_invariants()
 
 
+def test_append_point_moves_to_the_adjacent_segment_unless_it_is_too_worn(tmp_path):
+    zone = FlashZone(tmp_path / "z", 6 * SEG, SEG)
+    alloc = AppendOnlyAllocator(zone, gc_reserve_segments=0, wear_slack=2)
+    a = alloc.append([(1, i) for i in range(4)], 4096, PAGE)
+    alloc.erase(1)  # segment 1 is now more worn than 2..5, but within the slack
+    b = alloc.append([(2, i) for i in range(4)], 4096, PAGE)
+    assert b[0].segment == 1 and b[0].offset == a[-1].offset + PAGE  # one sequential stream
+    for _ in range(3):
+        alloc.erase(2)  # 3 erases above the least-erased free segment: past the slack
+    c = alloc.append([(3, i) for i in range(4)], 4096, PAGE)
+    assert c[0].segment == 3  # the least-erased free segment instead
+    alloc.check_invariants()
+    with pytest.raises(ValueError, match="wear_slack"):
+        AppendOnlyAllocator(zone, wear_slack=-1)
+
+
 def test_full_zone_refuses_all_or_nothing(tmp_path):
     zone = FlashZone(tmp_path / "z", 3 * SEG, SEG)
     alloc = AppendOnlyAllocator(zone, gc_reserve_segments=1)

@@ -164,7 +164,10 @@ def test_full_tiny_zone_falls_back_to_recompute(loaded, base, tmp_path):
 def test_close_removes_default_zone_file_and_stops_the_engine(loaded, tmp_path):
     engine = make_engine(loaded, kv_swap_policy="flash", kv_swap_size_mb=8)  # zone in the temp dir
     path = engine.kv_tier.zone.path
-    assert path.exists() and os.path.getsize(path) == 8 * 2**20  # fully preallocated
+    zone = engine.kv_tier.zone
+    # fully preallocated: the asked size rounded down to whole segments (of whole pages)
+    assert path.exists() and os.path.getsize(path) == zone.size_bytes
+    assert 8 * 2**20 - zone.segment_bytes < zone.size_bytes <= 8 * 2**20
     engine.close()
     engine.close()  # idempotent
     assert not path.exists()

@@ -237,6 +237,9 @@ def test_config_validation_and_fallback(tmp_path, caplog):
         SwapTierConfig(policy="flash", path=str(tmp_path / "z"), size_mb=32, segment_mb=1), kv
     )
     try:
-        assert isinstance(tier, FlashSwapManager) and tier.zone.size_bytes == 32 * MB
+        assert isinstance(tier, FlashSwapManager)
+        # segments hold whole pages (1 MiB // 68 KiB pages = 15), the zone whole segments
+        assert tier.zone.segment_bytes == 15 * tier.page_bytes
+        assert 32 * MB - tier.zone.segment_bytes < tier.zone.size_bytes <= 32 * MB
     finally:
         tier.close()

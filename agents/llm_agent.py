@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from splitsecond.agents.base import Decision, EnvSpec, Observation, TokenUsage, Trace
-from splitsecond.agents.parsing import ParseResult, parse_action, parse_text_action
+from splitsecond.agents.parsing import ParseResult, actions_in_order, parse_action, parse_text_action
 from splitsecond.agents.prompts import VARIANTS, PromptTemplate, template_for
 from splitsecond.agents.prompts.order_menu import OrderMenu
 from splitsecond.agents.thinking import ChainOfThought, PlanThenAct, Reflex, ThinkingStyle, parse_thinking
@@ -206,6 +206,7 @@ class LLMAgent:
         self._previous: int | None = None
         self._plan: str | None = None
         self._since_plan = 0
+        self._plan_steps: list[int] = []  # plan-follow: the actions the plan in force names
         self._text_mode = False
         self._menu: OrderMenu | None = None  # in use for this episode (text-action envs in MENU_ENVS)
 
@@ -220,6 +221,11 @@ class LLMAgent:
             )
         if self._text_mode and isinstance(self.fallback, int):
             raise ValueError("an action index fallback needs named discrete actions")
+        if self._text_mode and isinstance(self.thinking, PlanThenAct) and self.thinking.actor == "follow":
+            raise ValueError(
+                f"plan-follow plays the action names a plan mentions; env {spec.env_id!r} has text "
+                "actions (use plan-then-act)"
+            )
         if isinstance(self.fallback, int) and self.fallback >= len(spec.action_names or ()):
             raise ValueError(
                 f"fallback action {self.fallback} out of range for {len(spec.action_names)} actions"
@@ -238,6 +244,7 @@ class LLMAgent:
         self._previous = None
         self._plan = None
         self._since_plan = 0
+        self._plan_steps = []
 
     @property
     def spec(self) -> EnvSpec:
@@ -289,19 +296,26 @@ class LLMAgent:
         usage = TokenUsage()
         history = list(self._history)[-self.history :] if self.history else []
         plan_made = None
+        messages: Any = None
+        last_reply: _Reply | None = None
 
         if isinstance(style, PlanThenAct):
             if self._plan is None or self._since_plan >= style.every:
-                messages = self._template.messages(spec, "plan", shown, obs.text, history)
+                kind = "plan-steps" if style.actor == "follow" else "plan"
+                messages = self._template.messages(spec, kind, shown, obs.text, history)
                 reply = yield _Call(messages, style.plan_tokens, constrained=False)
                 usage = usage + reply.usage
                 if reply.error is None and reply.text and reply.text.strip():
                     self._plan = " ".join(reply.text.split())
+                    self._plan_steps = actions_in_order(self._plan, names) if names else []
                     plan_made = self._plan
                     self._since_plan = 0
                 else:
                     logger.debug("plan call failed: %s", reply.error)
+                    last_reply = reply
             self._since_plan += 1
+            if style.actor == "follow":
+                return self._follow_plan(obs, names, usage, messages, last_reply, plan_made)
             messages = self._template.messages(spec, "act-with-plan", shown, obs.text, history, self._plan)
             max_tokens, constrained = style.act_tokens, True
         elif isinstance(style, ChainOfThought):
@@ -332,6 +346,43 @@ class LLMAgent:
             if not parsed.ok:
                 error = f"parse: {parsed.error}"
                 self.stats.parse_failures += 1
+        return self._decide(obs, names, usage, messages, reply.text, parsed, error, plan_made)
+
+    def _follow_plan(
+        self,
+        obs: Observation,
+        names: list[str],
+        usage: TokenUsage,
+        messages: Any,
+        plan_reply: _Reply | None,
+        plan_made: str | None,
+    ) -> Decision:
+        """plan-follow: the next action the plan in force names (cycling), without a model call."""
+        parsed: ParseResult | None = None
+        error: str | None = None
+        if self._plan_steps:
+            step = (self._since_plan - 1) % len(self._plan_steps)
+            index = self._plan_steps[step]
+            parsed = ParseResult(index, names[index], "plan")
+        elif plan_reply is not None and plan_reply.error is not None:
+            error = plan_reply.error
+        else:
+            error = "the plan names no action" if self._plan is not None else "no plan"
+        return self._decide(obs, names, usage, messages, plan_made or self._plan, parsed, error, plan_made)
+
+    def _decide(
+        self,
+        obs: Observation,
+        names: list[str],
+        usage: TokenUsage,
+        messages: Any,
+        raw_output: str | None,
+        parsed: ParseResult | None,
+        error: str | None,
+        plan_made: str | None,
+    ) -> Decision:
+        """Book-keeping of one decision: fallback when ``parsed`` failed, history, stats, trace."""
+        style = self.thinking
         if parsed is not None and parsed.ok:
             action, fallback = (parsed.name if self._text_mode else parsed.index), False
         else:
@@ -348,7 +399,7 @@ class LLMAgent:
         self.stats.usage = self.stats.usage + usage
         trace = Trace(
             prompt=messages,
-            raw_output=reply.text,
+            raw_output=raw_output,
             parsed=None
             if parsed is None
             else {"action": parsed.name, "method": parsed.method, "error": parsed.error},

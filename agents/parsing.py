@@ -85,24 +85,42 @@ def _json_candidates(text: str) -> list[str]:
     return found
 
 
-def _mentions(text: str, names: Sequence[str]) -> list[int]:
-    """Indices of the action names mentioned in ``text`` as whole words, longest names first.
+def _mention_spans(text: str, names: Sequence[str]) -> list[tuple[int, int, int]]:
+    """``(start, end, index)`` of every whole-word mention of an action name in ``text``.
 
-    A mention inside a longer mentioned name (``jump`` inside ``jump_forward``) does not count.
+    Longer names are matched first, and a mention inside a longer mentioned name (``jump`` inside
+    ``jump_forward``) does not count.
     """
     lowered = re.sub(r"[\s\-]+", "_", text.lower())
-    spans: list[tuple[int, int]] = []
-    hits: list[int] = []
+    spans: list[tuple[int, int, int]] = []
     order = sorted(range(len(names)), key=lambda i: -len(names[i]))
     for i in order:
         pattern = r"(?<![a-z0-9])" + re.escape(normalize(names[i])) + r"(?![a-z0-9])"
         for m in re.finditer(pattern, lowered):
-            if any(s <= m.start() and m.end() <= e for s, e in spans):
+            if any(s <= m.start() and m.end() <= e for s, e, _ in spans):
                 continue
-            spans.append((m.start(), m.end()))
-            if i not in hits:
-                hits.append(i)
+            spans.append((m.start(), m.end(), i))
+    return spans
+
+
+def _mentions(text: str, names: Sequence[str]) -> list[int]:
+    """Indices of the distinct action names mentioned in ``text`` as whole words."""
+    hits: list[int] = []
+    for _, _, i in _mention_spans(text, names):
+        if i not in hits:
+            hits.append(i)
     return hits
+
+
+def actions_in_order(text: str | None, action_names: Sequence[str]) -> list[int]:
+    """The action indices a text (a plan) names as whole words, in reading order, repeats kept.
+
+    ``"approach, then low_kick twice: low kick"`` with names ``[..., "approach", "low_kick"]``
+    gives ``[approach, low_kick, low_kick]``. Empty when nothing is named.
+    """
+    if not text:
+        return []
+    return [i for _, _, i in sorted(_mention_spans(text, action_names))]
 
 
 def parse_action(text: str | None, action_names: Sequence[str], allow_index: bool = True) -> ParseResult:

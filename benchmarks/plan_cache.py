@@ -11,8 +11,14 @@ learning online). Per env it reports:
   total of everything;
 * decision latency: mean and p95, measured wall time and modelled (token profile
   ``smollm2-135m-cpu``);
-* score: win rate and mean reward (StreetFighter), mean reward/PnL "yield" (HFTBench);
+* score: win rate, mean reward and the share of health left (StreetFighter), mean reward/PnL "yield"
+  (HFTBench);
 * hit rate, false-hit rate and the other cache counters.
+
+A third arm, ``streetfighter-follow``, uses the ``plan-follow`` style: the plan (a few action names)
+is played as written, with no model call between plans, so the score depends on the plan alone:
+that is where "keeps the uncached score" can be tested (SmolLM2's action calls mostly ignore the
+plan in force, so in the other arms equal scores prove little).
 
 Only one model is embedded (SmolLM2-135M): the "large" planner and the "cheap" keyword/adapter
 model are the *same* model with different budgets (planner ``plan_tokens`` vs adapter
@@ -33,7 +39,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +66,8 @@ class EnvSetup:
     names: tuple[str, ...]
     reward_fn: Callable[[Any, Any], float]
     latency: str = "fixed:200"
+    actor: str = "model"
+    """``PlanThenAct.actor``: ``model`` (an action call per decision) or ``follow`` (the plan is played)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,21 +90,25 @@ def _hft_reward(previous: Any, observation: Any) -> float:
     return float(observation.info.get("equity", 0.0)) - float(previous.info.get("equity", 0.0))
 
 
-ENVS = {
-    "streetfighter": EnvSetup(
-        name="streetfighter",
-        env_id="splitsecond/StreetFighter-v0",
-        opponent="zoner",
-        env_kwargs={"round_seconds": 5, "rounds_to_win": 1},
-        vocabulary=("approach", "attack", "defend", "zone", "punish"),
-        examples=(
-            ("Distance 2000 (far). Opponent standing, free to act.", "approach"),
-            ("Distance 300 (close). Opponent recovering from a kick.", "punish"),
-            ("Opponent jumping in. Your health is low.", "defend"),
-        ),
-        names=("brick", "zara", "ryu", "ken"),
-        reward_fn=_sf_reward,
+_STREETFIGHTER = EnvSetup(
+    name="streetfighter",
+    env_id="splitsecond/StreetFighter-v0",
+    opponent="zoner",
+    env_kwargs={"round_seconds": 5, "rounds_to_win": 1},
+    vocabulary=("approach", "attack", "defend", "zone", "punish"),
+    examples=(
+        ("Distance 2000 (far). Opponent standing, free to act.", "approach"),
+        ("Distance 300 (close). Opponent recovering from a kick.", "punish"),
+        ("Opponent jumping in. Your health is low.", "defend"),
     ),
+    names=("brick", "zara", "ryu", "ken"),
+    reward_fn=_sf_reward,
+)
+
+ENVS = {
+    "streetfighter": _STREETFIGHTER,
+    # the plan is played as written (plan-follow): the score depends on the plan alone
+    "streetfighter-follow": replace(_STREETFIGHTER, name="streetfighter-follow", actor="follow"),
     "hftbench": EnvSetup(
         name="hftbench",
         env_id="splitsecond/HFTBench-v0",
@@ -179,7 +191,8 @@ def _play(setup: EnvSetup, agent: Any, seed: int, max_decisions: int | None) -> 
     profile = load_profile("smollm2-135m-cpu")
     out_dir = Path(tempfile.mkdtemp(prefix="apc-bench-"))
 
-    me_id, other_id = ("player_0", "player_1") if setup.name == "streetfighter" else ("trader_0", "trader_1")
+    fighting = setup.env_id.endswith("StreetFighter-v0")
+    me_id, other_id = ("player_0", "player_1") if fighting else ("trader_0", "trader_1")
     result = run_match(
         {me_id: agent, other_id: setup.opponent},
         MatchConfig(env_id=setup.env_id, seed=seed, env_kwargs=setup.env_kwargs, max_decisions=max_decisions,
@@ -195,9 +208,12 @@ def _play(setup: EnvSetup, agent: Any, seed: int, max_decisions: int | None) -> 
     modelled = [
         profile.latency_ms(u["prompt"], u["cached"], u["completion"], max(1, u["requests"])) for u in usages
     ]
+    health = result.details.get("health") if fighting else None
     return {
         "seed": seed,
         "score": me.score,
+        # StreetFighter: my share of the health left at the end (0.5 = even); a positive score
+        "health_share": _health_share(health) if health else None,
         "won": result.winner == me.agent_id,
         "decisions": me.decisions,
         "fallbacks": me.fallbacks,
@@ -206,6 +222,25 @@ def _play(setup: EnvSetup, agent: Any, seed: int, max_decisions: int | None) -> 
         "tokens": me.usage.prompt_tokens + me.usage.completion_tokens,
         "end_reason": result.end_reason,
     }
+
+
+def _plan_validator(setup: EnvSetup) -> Callable[[str, str], str | None] | None:
+    """For a played plan (``follow``), an adapted plan must name at least one of the env's actions."""
+    if setup.actor != "follow":
+        return None
+    from splitsecond.agents.parsing import actions_in_order
+    from splitsecond.envs.streetfighter.actions import ACTION_NAMES
+
+    def names_an_action(plan: str, situation: str) -> str | None:
+        return None if actions_in_order(plan, ACTION_NAMES) else "the adapted plan names no action"
+
+    return names_an_action
+
+
+def _health_share(health: list[float]) -> float:
+    """My (first) share of the health both fighters have left; 0.5 when both are at zero."""
+    mine, theirs = float(health[0]), float(health[1])
+    return 0.5 if mine + theirs <= 0 else mine / (mine + theirs)
 
 
 def _summarise(matches: list[dict[str, Any]]) -> dict[str, Any]:
@@ -218,6 +253,11 @@ def _summarise(matches: list[dict[str, Any]]) -> dict[str, Any]:
         "win_rate": sum(m["won"] for m in matches) / len(matches),
         "mean_score": statistics.fmean(m["score"] for m in matches),
         "scores": [m["score"] for m in matches],
+        "mean_health_share": (
+            statistics.fmean(m["health_share"] for m in matches)
+            if all(m["health_share"] is not None for m in matches)
+            else None
+        ),
         "latency_measured_ms": {
             "mean": statistics.fmean(measured),
             "median": statistics.median(measured),
@@ -261,13 +301,13 @@ def run_env(
         db,
         keywords=LLMKeywordExtractor(examples=setup.examples, vocabulary=setup.vocabulary, max_tokens=4),
         templates=LLMTemplateExtractor(rules=RuleTemplateExtractor(names=setup.names), max_tokens=48),
-        adapter=Adapter(max_tokens=adapter_tokens),
+        adapter=Adapter(max_tokens=adapter_tokens, validator=_plan_validator(setup)),
         matcher=MatcherConfig(semantic=True),
         policy=CachePolicy(insert=InsertCriterion(min_reward=MIN_SEGMENT_REWARD, min_decisions=1)),
     )
     cache.clear()
     register(cache)
-    thinking = PlanThenAct(every=plan_every, plan_tokens=plan_tokens)
+    thinking = PlanThenAct(every=plan_every, plan_tokens=plan_tokens, actor=setup.actor)
 
     def agent(cached: bool) -> Any:
         model = f"meter/apc/{MODEL}" if cached else f"meter/{MODEL}"
@@ -329,9 +369,14 @@ def run_env(
                 u["latency_modelled_ms"]["mean"], c["latency_modelled_ms"]["mean"]
             ),
             "score_ratio": (c["mean_score"] / u["mean_score"]) if u["mean_score"] > 0 else None,
+            "health_share_ratio": (
+                c["mean_health_share"] / u["mean_health_share"] if u["mean_health_share"] else None
+            ),
             "score_difference": c["mean_score"] - u["mean_score"],
             "win_rate_difference": c["win_rate"] - u["win_rate"],
         }
+        out["actor"] = setup.actor
+        out["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         out["entries_after_warmup"] = entries_after_warmup
         out["entries_at_end"] = cache.store.count()
         return out
@@ -346,7 +391,7 @@ def _table(results: dict[str, Any]) -> Any:
 
     table = Table(title="Plan cache: uncached vs cached (same eval seeds)")
     for col in ("env", "arm", "planner tok", "total tok", "lat mean/p95 ms (wall)", "lat mean ms (model)",
-                "score", "win", "hit", "false hit"):  # fmt: skip
+                "score", "health share", "win", "hit", "false hit"):  # fmt: skip
         table.add_column(col, justify="right")
     for env, r in results["envs"].items():
         for arm in ("uncached", "cached"):
@@ -355,7 +400,9 @@ def _table(results: dict[str, Any]) -> Any:
             table.add_row(
                 env, arm, str(s["tokens"]["planner_large"]), str(s["tokens"]["total"]),
                 f"{s['latency_measured_ms']['mean']:.0f}/{s['latency_measured_ms']['p95']:.0f}",
-                f"{s['latency_modelled_ms']['mean']:.0f}", f"{s['mean_score']:+.2f}", f"{s['win_rate']:.2f}",
+                f"{s['latency_modelled_ms']['mean']:.0f}", f"{s['mean_score']:+.2f}",
+                "-" if s.get("mean_health_share") is None else f"{s['mean_health_share']:.2f}",
+                f"{s['win_rate']:.2f}",
                 f"{cache.get('hit_rate', 0):.2f}" if cache else "-",
                 f"{cache.get('false_hit_rate', 0):.2f}" if cache else "-",
             )  # fmt: skip
@@ -367,9 +414,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="few seeds and decisions (minutes)")
     parser.add_argument(
-        "--envs", default="streetfighter,hftbench", help="comma-separated: streetfighter,hftbench"
+        "--envs",
+        default=",".join(ENVS),
+        help=f"comma-separated, of: {', '.join(ENVS)}",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other envs' results already in --out (same mode)"
+    )
     parser.add_argument("--api-base", default=None, help="use a running server instead of starting one")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -436,6 +488,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if server is not None:
             server.stop()
     results["wall_s"] = time.perf_counter() - t0
+    if args.merge and args.out.exists():
+        previous = json.loads(args.out.read_text(encoding="utf-8"))
+        if previous.get("mode") == results["mode"]:
+            results["envs"] = {**previous.get("envs", {}), **results["envs"]}
+            results["wall_s"] += previous.get("wall_s", 0.0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
     Console().print(_table(results))

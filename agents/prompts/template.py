@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from splitsecond.agents.base import EnvSpec
 
-STYLES = ("reflex", "plan", "act-with-plan", "chain-of-thought")
+STYLES = ("reflex", "plan", "act-with-plan", "plan-steps", "chain-of-thought")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class PromptTemplate:
         reflex_instruction: last line of a reflex / act-with-plan user message.
         cot_instruction: last line of a chain-of-thought user message.
         plan_instruction: last line of a plan call's user message.
+        plan_steps_format: answer format of a plan that is played as written (plan-follow).
+        plan_steps_instruction: last line of a plan-follow plan call's user message.
         history_empty: what the history says at the start of an episode.
         rules: rules text that replaces the env's ``EnvSpec.rules`` (e.g. a compact version for
             small, slow models); ``None`` keeps the env's.
@@ -53,6 +55,11 @@ class PromptTemplate:
     reflex_instruction: str = "Your action:"
     cot_instruction: str = "Think briefly, then write 'Action: <name>'."
     plan_instruction: str = "Write a short plan for the next few moves (one or two sentences)."
+    plan_steps_format: str = (
+        "Answer with a plan: the next few actions, named exactly as in the list, in the order you will "
+        "play them, separated by commas."
+    )
+    plan_steps_instruction: str = "Your plan (two to four action names, in order):"
     history_empty: str = "(start of the episode)"
     rules: str | None = None
 
@@ -63,6 +70,7 @@ class PromptTemplate:
             "chain-of-thought": self.cot_format,
             "plan": self.plan_format,
             "act-with-plan": self.plan_format,
+            "plan-steps": self.plan_steps_format,
         }[style]
         return self.system.format(
             role=self.role,
@@ -79,6 +87,7 @@ class PromptTemplate:
             "act-with-plan": self.reflex_instruction,
             "chain-of-thought": self.cot_instruction,
             "plan": self.plan_instruction,
+            "plan-steps": self.plan_steps_instruction,
         }[style]
         return self.user.format(
             history="\n".join(history) if history else self.history_empty,

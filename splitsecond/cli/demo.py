@@ -19,7 +19,9 @@ def demo(
     seed: int = typer.Option(0, help="Match seed."),
     round_seconds: int = typer.Option(30, help="Round length in seconds (the game's default is 99)."),
     rounds_to_win: int = typer.Option(1, help="Rounds needed to win (the game's default is 2)."),
-    thinking: str = typer.Option("reflex", help="LLM thinking style: reflex, plan-then-act[:N], cot[:N]."),
+    thinking: str = typer.Option(
+        "reflex", help="LLM thinking style: reflex, plan-then-act[:N], plan-follow[:N], cot[:N]."
+    ),
     latency: str = typer.Option(f"token:{DEMO_PROFILE}", help="Latency model of the LLM agent."),
     out: Path = typer.Option(Path("runs/demo"), help="Root folder of the demo's outputs."),
     gif: bool = typer.Option(True, "--gif/--no-gif", help="Write the replay GIF."),

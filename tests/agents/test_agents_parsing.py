@@ -2,7 +2,7 @@
 
 import pytest
 
-from splitsecond.agents.parsing import normalize, parse_action
+from splitsecond.agents.parsing import actions_in_order, normalize, parse_action
 
 NAMES = (
     "idle", "walk_forward", "walk_back", "jump_up", "jump_forward", "block_high", "block_low",
@@ -83,3 +83,10 @@ def test_normalize_and_empty_names():
     assert normalize(" Block-High ") == "block_high"
     with pytest.raises(ValueError):
         parse_action("LP", ())
+
+
+def test_actions_in_order_keeps_reading_order_and_repeats():
+    names = ["approach", "low_kick", "jump", "jump_forward", "kick"]
+    text = "Approach, then low kick: low_kick again. Jump forward!"
+    assert actions_in_order(text, names) == [0, 1, 1, 3]
+    assert actions_in_order("wait and see", names) == [] and actions_in_order(None, names) == []

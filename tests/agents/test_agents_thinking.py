@@ -14,6 +14,8 @@ from splitsecond.agents.prompts import GENERIC, HFTBENCH, STREETFIGHTER, templat
         ("reflex:4", Reflex(max_tokens=4)),
         ("plan-then-act", PlanThenAct()),
         ("plan:6", PlanThenAct(every=6)),
+        ("plan-follow", PlanThenAct(actor="follow")),
+        ("plan-follow:3", PlanThenAct(every=3, actor="follow")),
         ("cot", ChainOfThought()),
         ("chain-of-thought:200", ChainOfThought(max_tokens=200)),
     ],
@@ -22,10 +24,16 @@ def test_parse(text, style):
     assert parse_thinking(text) == style
 
 
-@pytest.mark.parametrize("text", ["ponder", "reflex:0", "plan:x", "cot:-1", ""])
+@pytest.mark.parametrize("text", ["ponder", "reflex:0", "plan:x", "cot:-1", "", "plan-follow:0"])
 def test_bad_styles(text):
     with pytest.raises(ValueError):
         parse_thinking(text)
+
+
+def test_plan_follow_is_named_and_validated():
+    assert parse_thinking("plan-follow").name == "plan-follow" and PlanThenAct().name == "plan-then-act"
+    with pytest.raises(ValueError, match="actor"):
+        PlanThenAct(actor="oracle")
 
 
 def test_templates_per_env():

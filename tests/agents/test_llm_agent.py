@@ -89,6 +89,36 @@ def test_plan_then_act_plans_every_n_decisions():
     assert "Plan in force: walk_forward" in decisions[1].trace.prompt[-1]["content"]
 
 
+def test_plan_follow_plays_the_plans_actions_in_order_without_act_calls():
+    a = agent("Walk forward, then crouch_LK and HP.", thinking="plan-follow:4")
+    decisions = [a.act(obs(i * 1000)) for i in range(6)]
+    played = [ACTION_NAMES[d.action] for d in decisions]
+    assert played == ["walk_forward", "crouch_LK", "HP", "walk_forward", "walk_forward", "crouch_LK"]
+    assert [d.usage.requests for d in decisions] == [1, 0, 0, 0, 1, 0]  # the plan is the only call
+    assert not any(d.fallback for d in decisions) and decisions[1].trace.parsed["method"] == "plan"
+    assert "action names, in order" in decisions[0].trace.prompt[-1]["content"]
+    assert a.stats.usage.requests == 2 and a.stats.fallbacks == 0
+
+
+def test_plan_follow_falls_back_when_the_plan_names_no_action():
+    a = agent("Stay patient and look for an opening.", thinking="plan-follow:2")
+    d = a.act(obs())
+    assert d.fallback and ACTION_NAMES[d.action] == "idle" and d.trace.error == "the plan names no action"
+    assert d.trace.plan == "Stay patient and look for an opening."
+
+
+def test_plan_follow_needs_named_actions():
+    text_spec = EnvSpec(
+        env_id="splitsecond/HFTBench-v0",
+        action_space=gymnasium.spaces.Text(64),
+        observation_space=gymnasium.spaces.Box(0, 1, (3,)),
+        metadata={"text_action_grammar": "BUY <qty> <symbol>"},
+    )
+    a = LLMAgent("openai/test-model", thinking="plan-follow")
+    with pytest.raises(ValueError, match="plan-follow"):
+        a.reset(text_spec)
+
+
 def test_history_is_bounded_and_in_the_prompt():
     a = agent("LP", history=2)
     for i in range(5):

@@ -99,7 +99,7 @@ def swap_bandwidth(
     blocks_per_seq: int,
     repeats: int,
     io_threads: int,
-    raw_read: Callable[[Path, int], None] | None = None,
+    raw_read: Callable[[Path, int, int], None] | None = None,
     raw_read_first: bool = True,
     prefetch_next: bool = False,
 ) -> dict[str, Any]:
@@ -107,8 +107,9 @@ def swap_bandwidth(
 
     ``prefetch_next`` (flash) starts the reads of sequence s+1 before swapping s in, as the engine's
     scheduler does for the sequences it will resume next, so the I/O queue does not drain between
-    sequences. ``raw_read(zone_path, nbytes)`` (flash only) runs once per round on the zone file
-    holding the swapped-out pages, before the swap-in (``raw_read_first``) or after it.
+    sequences. ``raw_read(zone_path, nbytes, read_bytes)`` (flash only) runs once per round on the
+    zone file holding the swapped-out pages (``read_bytes``: the tier's read size), before the
+    swap-in (``raw_read_first``) or after it.
     """
     import torch
 
@@ -139,9 +140,10 @@ def swap_bandwidth(
                 tier._drain()  # durable on the device
             outs.append(total / (time.perf_counter() - t0) / 1e9)
             kv.zero_()
-            written = n * tier.page_bytes if policy == "flash" else 0
+            if raw_read is not None:
+                raw_args = (tier.zone.path, n * tier.page_bytes, tier.chunk_pages * tier.page_bytes)
             if raw_read is not None and raw_read_first:
-                raw_read(tier.zone.path, written)
+                raw_read(*raw_args)
             t0 = time.perf_counter()
             for s in range(seqs):
                 t1 = time.perf_counter()
@@ -153,7 +155,7 @@ def swap_bandwidth(
                 lat.append(time.perf_counter() - t1)
             ins.append(total / (time.perf_counter() - t0) / 1e9)
             if raw_read is not None and not raw_read_first:
-                raw_read(tier.zone.path, written)
+                raw_read(*raw_args)
             assert torch.equal(kv, orig), "swap round trip changed the KV cache"
         stats = tier.stats()
     finally:
@@ -228,20 +230,19 @@ def fio_read_gbps(
 
 def paired_swap_in_vs_fio(zone_dir: str, seqs: int, blocks_per_seq: int, rounds: int, io_threads: int):
     """``rounds`` flash swap rounds (engine-style: the next sequence's reads prefetched), each paired
-    with one fio run over the same zone file's pages
-    (same data, I/O size, queue depth and volume); fio reads before the swap-in in even rounds and
-    after it in odd ones, so neither side always gets a warm host cache.
+    with one fio run over the same zone file's pages (same data, I/O size, queue depth and volume);
+    fio reads before the swap-in in even rounds and after it in odd ones, so neither side always
+    gets a warm host cache.
 
     Returns (flash figures with medians over the rounds, fio figures, median of the paired ratios or
     None without fio).
     """
     flash_rounds, fio_runs, ratios = [], [], []
-    chunk = _read_chunk_bytes(zone_dir, io_threads)
     for r in range(rounds):
         runs: list[dict[str, Any]] = []
 
-        def raw_read(path: Path, nbytes: int, runs=runs) -> None:
-            runs.append(fio_read_gbps(zone_dir, chunk, io_threads, nbytes, runs=1, path=path))
+        def raw_read(path: Path, nbytes: int, read_bytes: int, runs=runs) -> None:
+            runs.append(fio_read_gbps(zone_dir, read_bytes, io_threads, nbytes, runs=1, path=path))
 
         fl = swap_bandwidth(
             "flash",
@@ -273,18 +274,6 @@ def paired_swap_in_vs_fio(zone_dir: str, seqs: int, blocks_per_seq: int, rounds:
     fio["read_gbps"] = statistics.median(fio["runs"])
     fio["reads"] = "the swap zone file's own pages, alternating before/after the tier's swap-in"
     return flash, fio, statistics.median(ratios)
-
-
-def _read_chunk_bytes(zone_dir: str, io_threads: int) -> int:
-    """The flash tier's read chunk for the benchmark's block geometry (builds and closes a tiny tier)."""
-    from splitsecond.serving.kvtier import FlashSwapManager
-
-    path = Path(zone_dir) / f"probe-{os.getpid()}.zone"
-    tier = FlashSwapManager(_kv(2), path, 64 * MB, io_threads=io_threads)
-    try:
-        return tier.chunk_pages * tier.page_bytes
-    finally:
-        tier.close()
 
 
 def churn_write_amplification(

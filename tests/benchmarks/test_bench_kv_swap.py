@@ -16,11 +16,11 @@ def test_churn_reports_write_amplification_per_segment_size(tmp_path):
 def test_swap_bandwidth_runs_the_raw_read_on_the_zone_between_swap_out_and_in(tmp_path):
     seen = []
 
-    def raw_read(path, nbytes):
-        seen.append((path.exists(), nbytes))
+    def raw_read(path, nbytes, read_bytes):
+        seen.append((path.exists(), nbytes, read_bytes))
 
     r = kv_swap.swap_bandwidth("flash", str(tmp_path), 2, 2, 1, 2, raw_read, prefetch_next=True)
-    assert seen == [(True, 4 * (4096 + 737280))]
+    assert seen == [(True, 4 * (4096 + 737280), r["read_chunk_bytes"])]
     assert r["swap_in_gbps"] > 0 and r["backend"] == "posix"
 
 

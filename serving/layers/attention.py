@@ -44,6 +44,15 @@ class AttentionMetadata:
     num_tokens: int
 
 
+def _gather_blocks(cache: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+    """Rows ``blocks`` ([B, NB]) of a cache [num_blocks, ...] as [B * NB, block numel].
+
+    ``index_select`` on the flattened cache copies whole blocks; advanced indexing of the 4-D cache
+    was 5x slower on CPU (a third of a decode step's non-matmul time).
+    """
+    return cache.view(cache.shape[0], -1).index_select(0, blocks.reshape(-1))
+
+
 class PagedAttention(nn.Module):
     """Store new K/V into the paged cache and attend (GQA) over each sequence's blocks."""
 
@@ -72,8 +81,8 @@ class PagedAttention(nn.Module):
         for g in meta.groups:
             qg = q.unsqueeze(0) if g.query_index is None else q[g.query_index]  # [B, Q, H, D]
             B, NB = g.key_blocks.shape
-            kg = k_cache[g.key_blocks].view(B, -1, self.num_kv_heads, self.head_dim)
-            vg = v_cache[g.key_blocks].view(B, -1, self.num_kv_heads, self.head_dim)
+            kg = _gather_blocks(k_cache, g.key_blocks).view(B, -1, self.num_kv_heads, self.head_dim)
+            vg = _gather_blocks(v_cache, g.key_blocks).view(B, -1, self.num_kv_heads, self.head_dim)
             if g.key_len is not None:
                 kg, vg = kg[:, : g.key_len], vg[:, : g.key_len]
             o = F.scaled_dot_product_attention(

@@ -32,14 +32,14 @@ class LlamaAttention(nn.Module):
         self.rotary = rotary
         self.attn = PagedAttention(cfg.num_heads, cfg.num_kv_heads, cfg.head_dim)
 
-    def forward(self, positions, x, k_cache, v_cache, meta: AttentionMetadata) -> torch.Tensor:
-        """x: [T, hidden] -> [T, hidden]."""
+    def forward(self, rope, x, k_cache, v_cache, meta: AttentionMetadata) -> torch.Tensor:
+        """x: [T, hidden] -> [T, hidden]; ``rope`` is the rotary tables of this pass's positions."""
         qkv = self.qkv_proj(x)
-        q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
-        q = q.view(-1, self.num_heads, self.head_dim)
-        k = k.view(-1, self.num_kv_heads, self.head_dim)
-        v = v.view(-1, self.num_kv_heads, self.head_dim)
-        q, k = self.rotary(positions, q, k)
+        T, qk_size = qkv.shape[0], self.q_size + self.kv_size
+        # q and k sit side by side in qkv: rotate them in one go
+        qk = self.rotary.rotate(qkv[:, :qk_size].view(T, -1, self.head_dim), rope)
+        q, k = qk.split([self.num_heads, self.num_kv_heads], dim=1)
+        v = qkv[:, qk_size:].view(T, self.num_kv_heads, self.head_dim)
         return self.o_proj(self.attn(q, k, v, k_cache, v_cache, meta))
 
 
@@ -67,14 +67,14 @@ class LlamaDecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
-    def forward(self, positions, x, residual, k_cache, v_cache, meta):
+    def forward(self, rope, x, residual, k_cache, v_cache, meta):
         """Returns (block output, residual stream), with the last residual add left to the next norm."""
         if residual is None:
             residual = x
             x = self.input_layernorm(x)
         else:
             x, residual = self.input_layernorm(x, residual)
-        x = self.self_attn(positions, x, k_cache, v_cache, meta)
+        x = self.self_attn(rope, x, k_cache, v_cache, meta)
         x, residual = self.post_attention_layernorm(x, residual)
         return self.mlp(x), residual
 
@@ -108,9 +108,10 @@ class LlamaForCausalLM(nn.Module):
     ) -> torch.Tensor:
         """input_ids, positions: [T] -> final-normed hidden states [T, hidden]."""
         x = self.embed_tokens(input_ids)
+        rope = self.rotary(positions)
         residual = None
         for layer, (k_cache, v_cache) in zip(self.layers, kv_caches, strict=False):
-            x, residual = layer(positions, x, residual, k_cache, v_cache, meta)
+            x, residual = layer(rope, x, residual, k_cache, v_cache, meta)
         x, _ = self.norm(x, residual)
         return x
 

@@ -18,9 +18,14 @@ def _res(decode, thr16, cold, hit, decision):
     }
 
 
+def _rounds(*pairs):
+    return [{"ours": o, "hf_transformers": h, "llamacpp": None} for o, h in pairs]
+
+
 def test_goals_and_speedups():
     rows = {
-        r["figure"]: r for r in summarise(_res(60, 400, 0.2, 0.03, 0.025), _res(20, 100, 0.3, 0.3, 0.1), None)
+        r["figure"]: r
+        for r in summarise(_rounds((_res(60, 400, 0.2, 0.03, 0.025), _res(20, 100, 0.3, 0.3, 0.1))))
     }
     assert rows["single-stream decode"]["speedup_vs_hf"] == 3 and rows["single-stream decode"]["met"] is True
     assert (
@@ -34,7 +39,8 @@ def test_goals_and_speedups():
     )
 
     slow = {
-        r["figure"]: r for r in summarise(_res(30, 200, 0.2, 0.1, 0.05), _res(20, 100, 0.3, 0.3, 0.1), None)
+        r["figure"]: r
+        for r in summarise(_rounds((_res(30, 200, 0.2, 0.1, 0.05), _res(20, 100, 0.3, 0.3, 0.1))))
     }
     assert slow["single-stream decode"]["met"] is False
     assert slow["throughput @ 16 concurrent"]["met"] is False
@@ -43,12 +49,32 @@ def test_goals_and_speedups():
 
 
 def test_missing_peer_leaves_ratios_empty_and_table_prints():
-    rows = summarise(_res(60, 400, 0.2, 0.03, 0.025), None, None)
+    rows = summarise(_rounds((_res(60, 400, 0.2, 0.03, 0.025), None)))
     assert all(r["speedup_vs_hf"] is None for r in rows)
     assert rows[0]["met"] is None  # a ratio goal cannot be judged without the peer
     out = io.StringIO()
     print_table(rows, Console(file=out, width=200))
     assert "decision latency p50" in out.getvalue() and "25.0 ms" in out.getvalue()
+
+
+def test_speedup_is_the_median_of_per_round_ratios():
+    # The machine slows down after round 1, for both: a ratio of medians over rounds would mix
+    # rounds (24 / 10); the median of per-round ratios (2, 2, 4) compares like with like.
+    rows = {
+        r["figure"]: r
+        for r in summarise(
+            _rounds(
+                (_res(60, 300, 0.2, 0.03, 0.1), _res(30, 100, 0.3, 0.3, 0.2)),
+                (_res(20, 300, 0.2, 0.03, 0.1), _res(10, 100, 0.3, 0.3, 0.2)),
+                (_res(24, 300, 0.2, 0.03, 0.1), _res(6, 100, 0.3, 0.3, 0.2)),
+            )
+        )
+    }
+    decode = rows["single-stream decode"]
+    assert decode["ours"] == 24 and decode["hf"] == 10  # medians over rounds
+    assert decode["speedup_vs_hf"] == 2  # median of 2, 2, 4 (not 24 / 10)
+    assert decode["met"] is True
+    assert rows["throughput @ 16 concurrent"]["speedup_vs_hf"] == 3
 
 
 def test_game_prompt_lists_every_action():

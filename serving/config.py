@@ -172,13 +172,14 @@ class EngineConfig:
             1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         )
 
-    def resolved_weight_packing(self) -> str | None:
-        """'fp16' or None (plain weights in ``dtype``)."""
+    def resolved_weight_packing(self, dtype=None) -> str | None:
+        """'fp16' or None (plain weights in ``dtype``, by default ``resolved_dtype()``)."""
         if self.weight_packing == "none":
             return None
         from splitsecond.serving.layers.linear import packing_available
 
-        cpu_fp32 = self.resolved_device() == "cpu" and str(self.resolved_dtype()) == "torch.float32"
+        dtype = self.resolved_dtype() if dtype is None else dtype
+        cpu_fp32 = self.resolved_device() == "cpu" and str(dtype) == "torch.float32"
         if self.weight_packing == "auto":
             return "fp16" if cpu_fp32 and packing_available() else None
         if not cpu_fp32 or not packing_available():

@@ -65,10 +65,15 @@ class LLMEngine:
     """Loads the model and serves requests step by step (see module docstring)."""
 
     def __init__(self, config: EngineConfig, loaded: LoadedModel | None = None) -> None:
-        """Load ``config.model`` (or reuse ``loaded``, which must match ``config``'s dtype) and size the cache."""
+        """Load ``config.model`` (or reuse ``loaded``) and size the cache.
+
+        A preloaded model must match ``config.dtype`` unless that is "auto", which then takes the model's.
+        """
         self.config = config
         self.device = config.resolved_device()
-        self.dtype = config.resolved_dtype()
+        self.dtype = (
+            loaded.dtype if loaded is not None and config.dtype == "auto" else config.resolved_dtype()
+        )
         if self.device == "cpu":
             torch.set_num_threads(config.resolved_num_threads())
         torch.manual_seed(config.seed)
@@ -77,7 +82,7 @@ class LLMEngine:
         elif loaded.dtype != self.dtype:
             raise ValueError(f"preloaded model is {loaded.dtype} but the config asks for {self.dtype}")
         self.loaded = loaded
-        packing = config.resolved_weight_packing()
+        packing = config.resolved_weight_packing(self.dtype)
         if loaded.model.weight_packing != packing:
             if loaded.model.weight_packing is not None:
                 raise ValueError(

@@ -181,3 +181,12 @@ def test_abort_frees_blocks(loaded):
     assert eng.stats().free_blocks == 32
     assert not eng.has_unfinished_requests()
     assert eng.abort_request("long") is None
+
+
+def test_auto_dtype_adopts_a_preloaded_models_dtype_and_an_explicit_mismatch_is_refused(loaded):
+    # "auto" would pick bf16 on a CPU with AVX-512 BF16; a preloaded fp32 model decides instead.
+    engine = LLMEngine(EngineConfig(num_kv_blocks=16), loaded=loaded)
+    assert engine.dtype == torch.float32
+    assert engine.weight_packing == EngineConfig(dtype="float32").resolved_weight_packing()
+    with pytest.raises(ValueError, match="preloaded model is torch.float32"):
+        LLMEngine(EngineConfig(dtype="bfloat16", num_kv_blocks=16), loaded=loaded)

@@ -5,6 +5,10 @@ gathers its KV blocks ([B, num_blocks * block_size] keys, padded) and runs
 ``scaled_dot_product_attention`` with a mask that is causal inside the new tokens and open over the
 past. This serves prefill chunks, decode (1 new token) and speculative verification (k new tokens) alike.
 Decodes are grouped apart from longer queries so a batch of decodes is not padded to a prefill's length.
+
+On CPU, short queries (decode, verification) in bf16/fp16 are attended in float32: PyTorch's bf16 CPU
+SDPA kernel costs 6x the float32 one on a batch of 16 decodes over 300 tokens (2.5 ms against 0.4 ms per
+layer, casts included, on AVX-512 BF16), while for long prefill queries the two are even.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ def _gather_blocks(cache: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
     return cache.view(cache.shape[0], -1).index_select(0, blocks.reshape(-1))
 
 
+UPCAST_MAX_QUERY = 16
+"""On CPU, reduced-precision groups with at most this many queries per sequence attend in float32."""
+
+
 class PagedAttention(nn.Module):
     """Store new K/V into the paged cache and attend (GQA) over each sequence's blocks."""
 
@@ -85,6 +93,9 @@ class PagedAttention(nn.Module):
             vg = _gather_blocks(v_cache, g.key_blocks).view(B, -1, self.num_kv_heads, self.head_dim)
             if g.key_len is not None:
                 kg, vg = kg[:, : g.key_len], vg[:, : g.key_len]
+            dtype = qg.dtype
+            if dtype != torch.float32 and qg.device.type == "cpu" and qg.shape[1] <= UPCAST_MAX_QUERY:
+                qg, kg, vg = qg.float(), kg.float(), vg.float()
             o = F.scaled_dot_product_attention(
                 qg.transpose(1, 2),
                 kg.transpose(1, 2),
@@ -92,7 +103,7 @@ class PagedAttention(nn.Module):
                 attn_mask=g.mask,
                 scale=self.scale,
                 enable_gqa=self.gqa,
-            ).transpose(1, 2)  # [B, Q, H, D]
+            ).transpose(1, 2).to(dtype)  # [B, Q, H, D]
             if g.query_index is None:
                 return o.reshape(T, self.num_heads * self.head_dim)
             o = o.reshape(-1, self.num_heads, self.head_dim)

@@ -254,32 +254,46 @@ def decision_compute_floor(gguf: Path, new_tokens: int) -> dict[str, Any]:
     """The least time the decision's prefill can take on this CPU, from FLOPs and a GEMM probe.
 
     Every new prompt token passes through all projections (2 FLOPs per weight). The probe times the
-    model's widest projection with FBGEMM fp16 (our fastest CPU kernel) at ``new_tokens`` rows, with
-    the weight hot in cache: an optimistic rate, so the floor is a true lower bound for this kernel.
+    model's widest projection as the default engine runs it on this machine (FBGEMM fp16 for fp32
+    models; for bf16, int4 copies up to ``INT4_MAX_ROWS`` rows and oneDNN-blocked bf16 above) at
+    ``new_tokens`` rows, with the weight hot in cache: an optimistic rate, so the floor is a true lower
+    bound for the engine's kernels.
     """
     import math
 
     import torch
 
+    from splitsecond.serving.config import EngineConfig
+    from splitsecond.serving.layers.int4_weight import Int4Weight
+    from splitsecond.serving.layers.linear import Linear
     from splitsecond.serving.loader.gguf_file import GGUFFile
 
     blocks = [t for t in GGUFFile(gguf).tensors if t.name.startswith("blk.") and len(t.shape) == 2]
     params = sum(math.prod(t.shape) for t in blocks)
     widest = max(blocks, key=lambda t: math.prod(t.shape))
     rows = max(1, int(new_tokens))
-    w = torch.randn(max(widest.shape), min(widest.shape))
-    packed = torch.ops.quantized.linear_prepack_fp16(w, None)
-    x = torch.randn(rows, w.shape[1])
-    for _ in range(5):
-        torch.ops.quantized.linear_dynamic_fp16(x, packed)
-    times = []
-    for _ in range(30):
-        t0 = time.perf_counter()
-        torch.ops.quantized.linear_dynamic_fp16(x, packed)
-        times.append(time.perf_counter() - t0)
-    gflops = 2 * rows * w.numel() / min(times) / 1e9
-    return {"new_tokens": rows, "projection_params": params, "gemm_gflops": gflops,
-            "floor_s": 2 * rows * params / (gflops * 1e9)}  # fmt: skip
+    config = EngineConfig(device="cpu")
+    dtype = config.resolved_dtype()
+    packing = config.resolved_weight_packing(dtype)
+    layer = Linear(min(widest.shape), max(widest.shape), dtype=dtype)
+    torch.nn.init.normal_(layer.weight, std=0.02)
+    if packing == "fp16":
+        layer.pack("fp16")
+    elif packing == "int4":
+        layer.int4 = Int4Weight.from_weight(layer.weight.data)
+        layer.pack_onednn()
+    x = torch.randn(rows, min(widest.shape), dtype=dtype)
+    with torch.inference_mode():
+        for _ in range(5):
+            layer(x)
+        times = []
+        for _ in range(30):
+            t0 = time.perf_counter()
+            layer(x)
+            times.append(time.perf_counter() - t0)
+    gflops = 2 * rows * math.prod(widest.shape) / min(times) / 1e9
+    return {"new_tokens": rows, "projection_params": params, "gemm_gflops": gflops, "dtype": str(dtype),
+            "packing": packing, "floor_s": 2 * rows * params / (gflops * 1e9)}  # fmt: skip
 
 
 # ---------------------------------------------------------------- Hugging Face transformers peer

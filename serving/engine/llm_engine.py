@@ -83,12 +83,15 @@ class LLMEngine:
             raise ValueError(f"preloaded model is {loaded.dtype} but the config asks for {self.dtype}")
         self.loaded = loaded
         packing = config.resolved_weight_packing(self.dtype)
-        if loaded.model.weight_packing != packing:
-            if loaded.model.weight_packing is not None:
+        current = loaded.model.weight_packing  # packing happens in place, once per loaded model
+        if current is not None:
+            if config.weight_packing not in ("auto", current):
                 raise ValueError(
-                    f"preloaded model is packed as {loaded.model.weight_packing!r}; the config asks for {packing!r}"
+                    f"preloaded model is packed as {current!r}; the config asks for {config.weight_packing!r}"
                 )
-            loaded.model.pack_weights(packing)
+            packing = current
+        elif packing is not None:
+            packing = loaded.model.pack_weights(packing, exact_only=config.weight_packing == "auto")
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.model_name = loaded.resolved.name
         self.weight_packing = packing

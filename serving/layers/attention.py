@@ -96,14 +96,18 @@ class PagedAttention(nn.Module):
             dtype = qg.dtype
             if dtype != torch.float32 and qg.device.type == "cpu" and qg.shape[1] <= UPCAST_MAX_QUERY:
                 qg, kg, vg = qg.float(), kg.float(), vg.float()
-            o = F.scaled_dot_product_attention(
-                qg.transpose(1, 2),
-                kg.transpose(1, 2),
-                vg.transpose(1, 2),
-                attn_mask=g.mask,
-                scale=self.scale,
-                enable_gqa=self.gqa,
-            ).transpose(1, 2).to(dtype)  # [B, Q, H, D]
+            o = (
+                F.scaled_dot_product_attention(
+                    qg.transpose(1, 2),
+                    kg.transpose(1, 2),
+                    vg.transpose(1, 2),
+                    attn_mask=g.mask,
+                    scale=self.scale,
+                    enable_gqa=self.gqa,
+                )
+                .transpose(1, 2)
+                .to(dtype)
+            )  # [B, Q, H, D]
             if g.query_index is None:
                 return o.reshape(T, self.num_heads * self.head_dim)
             o = o.reshape(-1, self.num_heads, self.head_dim)

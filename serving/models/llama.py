@@ -7,16 +7,28 @@ matmuls. The output embedding is tied to the input embedding when the config say
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from splitsecond.serving.layers.activation import SiluAndMul
 from splitsecond.serving.layers.attention import AttentionMetadata, PagedAttention
-from splitsecond.serving.layers.linear import Embedding, Linear, linear_packed, pack_weight
+from splitsecond.serving.layers.int4_weight import EXACT_MAX_ERROR, Int4Weight
+from splitsecond.serving.layers.linear import (
+    Embedding,
+    Linear,
+    linear_onednn,
+    linear_packed,
+    onednn_pack,
+    pack_weight,
+)
 from splitsecond.serving.layers.rmsnorm import RMSNorm
 from splitsecond.serving.layers.rotary import RotaryEmbedding
 from splitsecond.serving.models.model_config import ModelConfig
+
+logger = logging.getLogger(__name__)
 
 
 class LlamaAttention(nn.Module):
@@ -92,6 +104,7 @@ class LlamaForCausalLM(nn.Module):
         self.layers = nn.ModuleList([LlamaDecoderLayer(cfg, self.rotary) for _ in range(cfg.num_layers)])
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self._packed_head = None
+        self._onednn_head: torch.Tensor | None = None  # a oneDNN-blocked copy of the (possibly tied) head
         self.weight_packing: str | None = None
         if cfg.tie_word_embeddings:
             self.lm_head_weight = self.embed_tokens.weight
@@ -119,6 +132,8 @@ class LlamaForCausalLM(nn.Module):
         """hidden: [N, hidden] -> logits [N, vocab] in float32."""
         if self._packed_head is not None:
             return linear_packed(hidden, self._packed_head)
+        if self._onednn_head is not None:
+            return linear_onednn(hidden, self._onednn_head, None).float()
         return F.linear(hidden, self.lm_head_weight).float()
 
     @property
@@ -134,11 +149,18 @@ class LlamaForCausalLM(nn.Module):
         """
         return (self.lm_head_weight[token_ids] @ hidden.to(self.lm_head_weight.dtype)).float()
 
-    def pack_weights(self, mode: str) -> None:
-        """Pack every projection and the LM head for FBGEMM (see ``layers.linear``); CPU float32 only.
+    def pack_weights(self, mode: str, exact_only: bool = False) -> str | None:
+        """Pack the weights for CPU decode (see ``layers.linear``); returns the mode applied (or None).
 
-        The input embedding stays float32 (only looked up row by row); a tied LM head gets its own packed copy.
+        "fp16" (float32 models): every projection and the LM head for FBGEMM. The input embedding stays
+        float32 (only looked up row by row); a tied LM head gets its own packed copy.
+        "int4" (bf16/fp16 models): every projection and the LM head go to oneDNN's blocked layout, and
+        every projection gains a 4-bit copy for small passes ("onednn" is returned when it does not).
+        With ``exact_only`` the 4-bit copies are made only if every projection is already on a 4-bit
+        grid (a Q4 GGUF), so they cost no accuracy.
         """
+        if mode == "int4":
+            return self._pack_int4(exact_only)
         self._packed_head = pack_weight(self.lm_head_weight.data, None, mode)
         for layer in self.layers:
             for module in layer.modules():
@@ -148,6 +170,28 @@ class LlamaForCausalLM(nn.Module):
             self.lm_head.weight = nn.Parameter(torch.empty(0), requires_grad=False)
             self.lm_head_weight = self.lm_head.weight
         self.weight_packing = mode
+        return mode
+
+    def _pack_int4(self, exact_only: bool) -> str | None:
+        linears = [m for layer in self.layers for m in layer.modules() if isinstance(m, Linear)]
+        packs = [Int4Weight.from_weight(m.weight.data) for m in linears]
+        worst = max(p.max_error for p in packs)
+        use_int4 = not exact_only or worst <= EXACT_MAX_ERROR
+        if use_int4:
+            for m, p in zip(linears, packs, strict=True):
+                m.int4 = p
+            logger.info(
+                "int4 copies of %d projections (worst group error %.4f of its range)", len(packs), worst
+            )
+        else:
+            logger.info("no int4 copies: the weights are not on a 4-bit grid (worst group error %.3f)", worst)
+        onednn = all([m.pack_onednn() for m in linears])
+        head = onednn_pack(self.lm_head_weight.data)
+        if head is not None:
+            self._onednn_head = head
+        mode = "int4" if use_int4 else ("onednn" if onednn else None)
+        self.weight_packing = mode
+        return mode
 
     @torch.no_grad()
     def load_hf_state_dict(self, state: dict[str, torch.Tensor]) -> None:

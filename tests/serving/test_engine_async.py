@@ -10,6 +10,7 @@ import torch
 from splitsecond.serving import (
     AsyncEngine,
     EngineConfig,
+    EngineDeadError,
     EngineOverloadedError,
     PromptTooLongError,
     SamplingParams,
@@ -92,5 +93,29 @@ def test_errors_raised_at_submit(loaded):
             await blocker.aclose()  # closing the stream aborts the request
         finally:
             await engine.shutdown()
+
+    asyncio.run(main())
+
+
+def test_the_step_thread_builds_the_engine_and_a_build_error_surfaces_in_the_constructor(loaded):
+    import threading
+
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(ValueError, match="preloaded model is torch.float32"):
+        AsyncEngine(EngineConfig(dtype="bfloat16", num_kv_blocks=16), loaded=loaded)
+    assert "splitsecond-engine" not in {t.name for t in threading.enumerate()} - before
+
+    async def main():
+        engine = AsyncEngine(EngineConfig(num_kv_blocks=16), loaded=loaded)
+        try:
+            # all torch work stays on one thread (see the module docstring): the engine is live at once
+            assert engine.is_running
+            outs = await collect(engine, PROMPTS[0], GREEDY, "t0")
+            assert outs[-1].finished
+        finally:
+            await engine.shutdown()
+        assert not engine.is_running
+        with pytest.raises(EngineDeadError):
+            await engine.start()
 
     asyncio.run(main())

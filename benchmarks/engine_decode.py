@@ -4,8 +4,9 @@ Run: ``.venv/bin/python -m splitsecond.benchmarks.engine_decode [--quick] [--ski
 
 Measured in one process on this machine (the engine's ``LLMEngine`` directly, no HTTP):
 
-- single-stream greedy decode tokens/s (64 tokens after a short prompt), default config (fp16-packed
-  weights) and plain fp32 weights;
+- single-stream greedy decode tokens/s (64 tokens after a short prompt), default config (fp32 with
+  fp16-packed weights, or bf16 with oneDNN-blocked and int4 weights where the CPU has AVX-512 BF16)
+  and plain fp32 weights;
 - batch throughput: 8 prompts decoded together (generated tokens/s);
 - time to first token of a ~270-token prompt cold vs the same prompt plus a few tokens with its prefix
   cached (the agent loop's next decision);
@@ -334,8 +335,10 @@ def main(argv: list[str] | None = None) -> dict:
     table = Table(title="engine_decode (medians)")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    cfg = results["config"]
+    default_label = f"{cfg['dtype'].removeprefix('torch.')}, {cfg['weight_packing'] or 'plain'} weights"
     rows = [
-        ("single-stream decode, default (fp16-packed) tok/s", results["decode_tok_s"]),
+        (f"single-stream decode, default ({default_label}) tok/s", results["decode_tok_s"]),
         ("single-stream decode, fp32 weights tok/s", results["decode_tok_s_fp32_weights"]),
         ("batch of 8 tok/s", results["batch8_tok_s"]),
         (f"prefill {results['prefix']['prompt_tokens']} tok cold ms", results["prefix"]["cold_prefill_ms"]),

@@ -44,6 +44,11 @@ class _Stream:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
 
+def _deliver(items: list[tuple[asyncio.Queue, RequestOutput]]) -> None:
+    for q, item in items:
+        q.put_nowait(item)
+
+
 class AsyncEngine:
     """Serve many concurrent ``generate`` calls from one engine (see module docstring)."""
 
@@ -202,6 +207,19 @@ class AsyncEngine:
         if stream is not None:
             stream.put(out)
 
+    def _publish_step(self, outs: list[RequestOutput]) -> None:
+        """Hand one step's outputs over with one wake-up per event loop, not one per request: each
+        wake-up is a syscall and a loop turn on a core the step's OpenMP team wants back."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue, RequestOutput]]] = {}
+        with self._streams_lock:
+            for out in outs:
+                stream = self._streams.get(out.request_id)
+                if stream is not None:
+                    by_loop.setdefault(stream.loop, []).append((stream.queue, out))
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the consumer's loop is closed
+                loop.call_soon_threadsafe(_deliver, items)
+
     def _fail(self, request_id: str, error: BaseException) -> None:
         with self._streams_lock:
             stream = self._streams.get(request_id)
@@ -282,8 +300,7 @@ class AsyncEngine:
                         self.engine.abort_request(rid)
                         self._fail(rid, EngineError(f"engine step failed: {e!r}"))
                     continue
-                for out in outputs:
-                    self._publish(out)
+                self._publish_step(outputs)
                 if not self.engine.last_step_scheduled:
                     self._wakeup.wait(timeout=0.005)  # nothing runnable right now: do not spin
                     self._wakeup.clear()

@@ -20,8 +20,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_flags() -> set[str]:
+    """The CPU feature flags from /proc/cpuinfo (empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def machine_info(**extra: Any) -> dict[str, Any]:
-    """CPU, cores, load average, Python and platform, plus torch's version and threads when loaded.
+    """CPU (with its vector ISA and native bf16), cores, load average, Python and platform, plus torch's
+    version and threads when loaded.
 
     The 1-minute load average is recorded because these benchmarks often share a small machine:
     figures taken at a high load are slower than the machine is.
@@ -29,6 +42,8 @@ def machine_info(**extra: Any) -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
+        "avx512": "avx512f" in (flags := cpu_flags()),
+        "native_bf16": bool(flags & {"avx512_bf16", "amx_bf16"}),
         "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -98,6 +98,7 @@ class GrammarCompiler:
         self._lltok = None
         self._lock = threading.Lock()
         self._cache: dict[str, str] = {}
+        self._templates: dict[str, object] = {}  # grammar -> an unused LLMatcher to copy
 
     @property
     def lltokenizer(self):
@@ -134,13 +135,25 @@ class GrammarCompiler:
         return grammar
 
     def matcher(self, grammar: str) -> GrammarMatcher:
-        """A fresh matcher at the start of ``grammar``."""
+        """A fresh matcher at the start of ``grammar``.
+
+        The first matcher of a grammar is kept as a template; later ones are its ``deep_copy`` (1 us
+        against 0.4-0.7 ms to build one, on the request path of every constrained decision).
+        """
         import llguidance
 
-        m = llguidance.LLMatcher(self.lltokenizer, grammar, log_level=0)
-        if m.is_error():
-            raise InvalidSchemaError(m.get_error())
-        return GrammarMatcher(m, self.vocab_size)
+        with self._lock:
+            template = self._templates.get(grammar)
+        if template is None:
+            template = llguidance.LLMatcher(self.lltokenizer, grammar, log_level=0)
+            if template.is_error():
+                raise InvalidSchemaError(template.get_error())
+            with self._lock:
+                if len(self._templates) >= 256:
+                    self._templates.pop(next(iter(self._templates)))
+                self._templates[grammar] = template
+        with self._lock:
+            return GrammarMatcher(template.deep_copy(), self.vocab_size)
 
 
 def bitmask_to_ids(bitmask_row: torch.Tensor, vocab_size: int) -> torch.Tensor:

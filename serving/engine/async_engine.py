@@ -4,11 +4,13 @@ The model runs in one background thread (torch releases the GIL inside kernels, 
 responsive during forward passes). That thread also builds the engine (loading and packing the model):
 with libgomp, every thread that runs OpenMP regions gets its own worker team, and once there are more
 workers than cores they stop spinning between regions; a decode step is hundreds of small regions, so
-torch work on a second thread measured 2x slower decode on 2 cores (42 against 97 tok/s). ``generate`` validates and tokenises in the caller's thread (so
-``PromptTooLongError``, ``InvalidSchemaError`` and ``EngineOverloadedError`` surface at once), hands the
-request to the engine thread through a queue, and yields ``RequestOutput`` deltas as the engine thread
-publishes them with ``loop.call_soon_threadsafe``. A consumer that stops iterating aborts its request.
-If a step raises, the requests in flight get the error and the engine keeps serving new ones.
+torch work on a second thread measured 2x slower decode on 2 cores (42 against 97 tok/s).
+
+``generate`` validates and tokenises in the caller's thread (so ``PromptTooLongError``,
+``InvalidSchemaError`` and ``EngineOverloadedError`` surface at once), hands the request to the engine
+thread through a queue, and yields ``RequestOutput`` deltas as the engine thread publishes them with
+``loop.call_soon_threadsafe`` (one call per event loop and step). A consumer that stops iterating aborts
+its request. If a step raises, the requests in flight get the error and the engine keeps serving new ones.
 """
 
 from __future__ import annotations

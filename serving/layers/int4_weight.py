@@ -2,9 +2,8 @@
 
 A GGUF model quantised to Q4_1 (as SmolLM2's is) stores each projection as groups of 32 input weights on
 a 16-level grid (``w = d * q + m``) whose ends are the group's min and max. ``Int4Weight`` recovers that
-grid from the dequantised weights (from each group's min and max) and
-keeps it in PyTorch's packed int4 layout (``_weight_int4pack_mm_for_cpu``, asymmetric, group size 32,
-``w = (q - 8) * scale + zero``). For such a model this is the checkpoint itself, re-encoded: only the
+grid from the dequantised weights and keeps it in PyTorch's packed int4 layout
+(``_weight_int4pack_mm_for_cpu``, asymmetric, group size 32, ``w = (q - 8) * scale + zero``). For such a model this is the checkpoint itself, re-encoded: only the
 per-group scale and zero are rounded to the activation dtype. For any other checkpoint it is a lossy
 quantisation (so is a 4-bit format whose groups need not span their grid, such as Q4_0), and
 ``max_error`` (worst weight error over its group's range) says how lossy: about 0.03 for weights that

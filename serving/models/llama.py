@@ -16,6 +16,7 @@ from torch import nn
 from splitsecond.serving.layers.activation import SiluAndMul
 from splitsecond.serving.layers.attention import AttentionMetadata, PagedAttention
 from splitsecond.serving.layers.int4_weight import EXACT_MAX_ERROR, Int4Weight
+from splitsecond.serving.layers.int4_weight import GROUP_SIZE as INT4_GROUP_SIZE
 from splitsecond.serving.layers.linear import (
     Embedding,
     Linear,
@@ -174,9 +175,12 @@ class LlamaForCausalLM(nn.Module):
 
     def _pack_int4(self, exact_only: bool) -> str | None:
         linears = [m for layer in self.layers for m in layer.modules() if isinstance(m, Linear)]
-        packs = [Int4Weight.from_weight(m.weight.data) for m in linears]
-        worst = max(p.max_error for p in packs)
-        use_int4 = not exact_only or worst <= EXACT_MAX_ERROR
+        if any(m.weight.shape[1] % INT4_GROUP_SIZE for m in linears):
+            packs, worst = [], float("inf")  # not whole groups: no int4 copies, oneDNN only
+        else:
+            packs = [Int4Weight.from_weight(m.weight.data) for m in linears]
+            worst = max(p.max_error for p in packs)
+        use_int4 = bool(packs) and (not exact_only or worst <= EXACT_MAX_ERROR)
         if use_int4:
             for m, p in zip(linears, packs, strict=True):
                 m.int4 = p

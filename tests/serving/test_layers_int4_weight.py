@@ -63,3 +63,19 @@ def test_linear_uses_the_int4_copy_for_small_passes_only():
     assert torch.equal(layer(small), layer.int4.matmul(small) + layer.bias)
     assert (layer(large) - dense(large)).abs().max() <= 1e-2 * dense(large).abs().max()
     assert layer(small[:1].view(1, 1, 96)).shape == (1, 1, 64)
+
+
+def test_a_model_whose_projections_are_not_whole_groups_gets_no_int4_copies():
+    from splitsecond.serving.models.llama import LlamaForCausalLM
+    from splitsecond.serving.models.model_config import ModelConfig
+
+    cfg = ModelConfig(
+        architecture="llama", vocab_size=64, hidden_size=48, intermediate_size=80, num_layers=2,
+        num_heads=3, num_kv_heads=1, head_dim=16, rms_norm_eps=1e-5, rope_theta=1e4,
+        max_position_embeddings=64, tie_word_embeddings=True,
+    )  # fmt: skip
+    model = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.02)
+    assert model.pack_weights("int4", exact_only=False) in ("onednn", None)
+    assert all(m.int4 is None for m in model.modules() if isinstance(m, Linear))

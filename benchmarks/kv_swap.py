@@ -464,7 +464,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         churn_ops = 150 if quick else 600
         result["churn"] = churn_write_amplification(args.zone_dir, churn_ops)
         result["churn_segment_sweep"] = [
-            churn_write_amplification(args.zone_dir, churn_ops, segment_bytes=mb * MB) for mb in (1, 2, 8, 16)
+            churn_write_amplification(args.zone_dir, churn_ops, segment_bytes=mb * MB) for mb in (2, 4, 8, 16)
         ]
         result["churn_roomy_zone"] = churn_write_amplification(args.zone_dir, churn_ops, zone_bytes=384 * MB)
         progress.advance(task)

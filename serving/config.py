@@ -53,10 +53,10 @@ class EngineConfig:
     ``kv_dram_swap_mb``) or "flash" (parked in a flash zone of ``kv_swap_size_mb`` at ``kv_swap_path``:
     a file, or a block device used as is; None makes a file in the temp directory, deleted by
     ``LLMEngine.close()``). The zone file is fully preallocated at start-up (a full disk shows then, not
-    mid-swap), hence the modest 1024 MB default; segments (the GC/erase unit) are
-    ``min(4, kv_swap_size_mb // 4)`` MB rounded down to whole KV pages (smaller segments die whole more
-    often, so garbage collection moves less: see ``benchmarks/kv_swap.py``). A zone that cannot be created logs a warning and the engine
-    serves with recompute. With a tier and prefix caching, ``kv_spill_prefix_cache`` also spills cold
+    mid-swap), hence the modest 1024 MB default; segments (the GC/erase unit) are 1 MB rounded down to
+    whole KV pages, at least one (smaller segments die whole more often, so garbage collection moves
+    less: see ``kvtier.flash_zone.DEFAULT_SEGMENT_BYTES``). A zone that cannot be created logs a warning
+    and the engine serves with recompute. With a tier and prefix caching, ``kv_spill_prefix_cache`` also spills cold
     prefix-cache blocks there on eviction (at most half the tier) and restores them on a prefix hit.
 
     Speculative sessions (``serving.speculative``, an edge drafts and the engine verifies): a draft has
@@ -164,7 +164,7 @@ class EngineConfig:
             path=self.kv_swap_path,
             size_mb=self.kv_swap_size_mb,
             dram_mb=self.kv_dram_swap_mb,
-            segment_mb=max(1, min(4, self.kv_swap_size_mb // 4)),
+            segment_mb=1,
             staging_mb=min(64, self.kv_swap_size_mb),  # never more bounce memory than zone
         )
 

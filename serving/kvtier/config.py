@@ -27,7 +27,7 @@ class SwapTierConfig:
     path: str | None = None
     size_mb: int = 4096
     dram_mb: int = 4096
-    segment_mb: int = 4
+    segment_mb: int = 1
     staging_mb: int = 64
     io_threads: int = 4
     io_backend: str = "auto"

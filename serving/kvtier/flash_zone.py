@@ -23,7 +23,11 @@ from splitsecond.serving.kvtier.page_format import ALIGN
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SEGMENT_BYTES = 4 * 2**20
+DEFAULT_SEGMENT_BYTES = 2**20
+"""1 MiB: one fp32 or two bf16 SmolLM2 KV pages. Under churn at 75% fill, segments of 1 / 2 / 5 pages
+measured write amplification 1.006 / 1.017 / 1.072 (``benchmarks/kv_swap.py``): a small segment dies
+whole, so garbage collection has less live data to move, while writes stay large because a sequence's
+run spans adjacent segments."""
 
 
 class ZoneError(OSError):

@@ -56,8 +56,9 @@ class EngineConfig:
     mid-swap), hence the modest 1024 MB default; segments (the GC/erase unit) are 1 MB rounded down to
     whole KV pages, at least one (smaller segments die whole more often, so garbage collection moves
     less: see ``kvtier.flash_zone.DEFAULT_SEGMENT_BYTES``). A zone that cannot be created logs a warning
-    and the engine serves with recompute. With a tier and prefix caching, ``kv_spill_prefix_cache`` also spills cold
-    prefix-cache blocks there on eviction (at most half the tier) and restores them on a prefix hit.
+    and the engine serves with recompute. With a tier and prefix caching, ``kv_spill_prefix_cache`` also
+    spills cold prefix-cache blocks there on eviction (at most half the tier) and restores them on a
+    prefix hit.
 
     Speculative sessions (``serving.speculative``, an edge drafts and the engine verifies): a draft has
     at most ``spec_max_draft_tokens`` tokens, and the engine advises each edge a draft length so that
@@ -164,7 +165,6 @@ class EngineConfig:
             path=self.kv_swap_path,
             size_mb=self.kv_swap_size_mb,
             dram_mb=self.kv_dram_swap_mb,
-            segment_mb=1,
             staging_mb=min(64, self.kv_swap_size_mb),  # never more bounce memory than zone
         )
 

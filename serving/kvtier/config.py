@@ -19,7 +19,7 @@ class SwapTierConfig:
     ``path`` is the flash zone: a file (created and fully preallocated at start-up; None picks a fresh
     file in the temp directory) or a block device the user names. ``size_mb`` is the zone size,
     ``dram_mb`` the DRAM pool size, ``segment_mb`` the erase/GC unit (rounded down to whole KV pages, at
-    least one), ``staging_mb`` the bounce memory
+    least one; 1 MB, see ``flash_zone.DEFAULT_SEGMENT_BYTES``), ``staging_mb`` the bounce memory
     for transfers in flight, ``io_threads`` the I/O queue depth.
     """
 

@@ -203,12 +203,6 @@ class AsyncEngine:
         self._wakeup.set()
 
     # --- engine thread ---------------------------------------------------------------------------
-    def _publish(self, out: RequestOutput) -> None:
-        with self._streams_lock:
-            stream = self._streams.get(out.request_id)
-        if stream is not None:
-            stream.put(out)
-
     def _publish_step(self, outs: list[RequestOutput]) -> None:
         """Hand one step's outputs over with one wake-up per event loop, not one per request: each
         wake-up is a syscall and a loop turn on a core the step's OpenMP team wants back."""
@@ -253,12 +247,12 @@ class AsyncEngine:
             elif kind == "abort":
                 out = self.engine.abort_request(arg)
                 if out is not None:
-                    self._publish(out)
+                    self._publish_step([out])
             elif kind == "shutdown":
                 for rid in list(self.engine.requests):
                     out = self.engine.abort_request(rid)
                     if out is not None:
-                        self._publish(out)
+                        self._publish_step([out])
                 return False
 
     def _hold_for_drafts(self) -> bool:

@@ -105,8 +105,8 @@ class ModelClient:
         temperature: sampling temperature (0: greedy, reproducible on our server).
         timeout_s: per-call timeout.
         choice_constraint: send ``extra_body={"structured_outputs": {"choice": [...]}}`` when a
-            call gives choices (our server and vLLM); the cache falls back to free text and
-            snapping when a backend rejects it.
+            call gives choices, or ``{"regex": ...}`` when it gives a regex (our server and vLLM);
+            the cache falls back to free text (snapped or parsed) when a backend rejects it.
     """
 
     def __init__(
@@ -138,7 +138,11 @@ class ModelClient:
         return f"ModelClient({self.model!r}, api_base={self.api_base!r})"
 
     def _kwargs(
-        self, messages: list[dict[str, str]], max_tokens: int, choices: Sequence[str] | None
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        choices: Sequence[str] | None,
+        regex: str | None = None,
     ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self.model,
@@ -154,23 +158,32 @@ class ModelClient:
             kwargs["api_key"] = self.api_key
         if choices and self.choice_constraint:
             kwargs["extra_body"] = {"structured_outputs": {"choice": list(choices)}}
+        elif regex and self.choice_constraint:
+            kwargs["extra_body"] = {"structured_outputs": {"regex": regex}}
         return kwargs
 
     def complete(
-        self, messages: list[dict[str, str]], max_tokens: int, choices: Sequence[str] | None = None
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        choices: Sequence[str] | None = None,
+        regex: str | None = None,
     ) -> Completion:
-        """One blocking call; never raises (a failed call returns ``text=None`` and its error)."""
+        """One blocking call; never raises (a failed call returns ``text=None`` and its error).
+
+        ``choices`` or ``regex`` constrain the answer where the backend supports it.
+        """
         litellm = litellm_module()
         t0 = time.perf_counter()
         try:
             try:
-                response = litellm.completion(**self._kwargs(messages, max_tokens, choices))
+                response = litellm.completion(**self._kwargs(messages, max_tokens, choices, regex))
             except (litellm.BadRequestError, litellm.UnprocessableEntityError):
-                if not (choices and self.choice_constraint):
+                if not ((choices or regex) and self.choice_constraint):
                     raise
-                logger.info("%s rejected the choice constraint; the cache asks in free text", self.model)
+                logger.info("%s rejected the output constraint; the cache asks in free text", self.model)
                 self.choice_constraint = False
-                response = litellm.completion(**self._kwargs(messages, max_tokens, choices))
+                response = litellm.completion(**self._kwargs(messages, max_tokens, choices, regex))
         except Exception as exc:  # noqa: BLE001 - the cache falls back; a call never crashes it
             ms = (time.perf_counter() - t0) * 1e3
             logger.warning("cache model call failed: %s: %s", type(exc).__name__, exc)
@@ -179,19 +192,23 @@ class ModelClient:
         return Completion(response_text(response), usage_from_response(response, ms))
 
     async def acomplete(
-        self, messages: list[dict[str, str]], max_tokens: int, choices: Sequence[str] | None = None
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        choices: Sequence[str] | None = None,
+        regex: str | None = None,
     ) -> Completion:
         """One asynchronous call; never raises."""
         litellm = litellm_module()
         t0 = time.perf_counter()
         try:
             try:
-                response = await litellm.acompletion(**self._kwargs(messages, max_tokens, choices))
+                response = await litellm.acompletion(**self._kwargs(messages, max_tokens, choices, regex))
             except (litellm.BadRequestError, litellm.UnprocessableEntityError):
-                if not (choices and self.choice_constraint):
+                if not ((choices or regex) and self.choice_constraint):
                     raise
                 self.choice_constraint = False
-                response = await litellm.acompletion(**self._kwargs(messages, max_tokens, choices))
+                response = await litellm.acompletion(**self._kwargs(messages, max_tokens, choices, regex))
         except Exception as exc:  # noqa: BLE001
             ms = (time.perf_counter() - t0) * 1e3
             logger.warning("cache model call failed: %s: %s", type(exc).__name__, exc)

@@ -136,6 +136,10 @@ class PlanCacheLLM(CustomLLM):
         detector: classifies plan calls (default :func:`is_plan_call`).
         situation: extracts the situation (default :func:`situation_of`).
         scope: computes the scope (default :func:`scope_of`).
+        share_prefix: the cache's adaptation call continues the plan call's own messages
+            (:mod:`splitsecond.cache.prompt_context`), so a server with prefix caching computes the
+            agent's prompt once for it and the next action call; off: it sends a short prompt of
+            its own.
 
     Attributes:
         plan_calls: plan calls seen.
@@ -149,8 +153,10 @@ class PlanCacheLLM(CustomLLM):
         detector: Detector = is_plan_call,
         situation: Callable[[list[dict[str, Any]]], str] = situation_of,
         scope: Callable[[str, list[dict[str, Any]], Mapping[str, Any]], Scope] = scope_of,
+        share_prefix: bool = True,
     ) -> None:
         super().__init__()
+        self.share_prefix = share_prefix
         self.cache = cache
         self.detector = detector
         self.situation = situation
@@ -269,6 +275,7 @@ class PlanCacheLLM(CustomLLM):
             self.situation(messages),
             planner,
             self._cheap(model, api_base, api_key),
+            context=messages if self.share_prefix else None,
         )
         return self._response(model_response, model, result)
 
@@ -313,6 +320,7 @@ class PlanCacheLLM(CustomLLM):
             self.situation(messages),
             planner,
             self._cheap(model, api_base, api_key),
+            context=messages if self.share_prefix else None,
         )
         return self._response(model_response, model, result)
 
@@ -320,7 +328,7 @@ class PlanCacheLLM(CustomLLM):
 def register(cache: PlanCache, provider: str = PROVIDER, **options: Any) -> PlanCacheLLM:
     """Register ``cache`` as the LiteLLM custom provider ``provider`` (replacing an earlier one).
 
-    ``options`` go to :class:`PlanCacheLLM` (``detector``, ``situation``, ``scope``).
+    ``options`` go to :class:`PlanCacheLLM` (``detector``, ``situation``, ``scope``, ``share_prefix``).
     """
     if not re.fullmatch(r"[a-z][a-z0-9_\-]*", provider):
         raise ValueError(f"provider must be a lower-case name like 'apc', got {provider!r}")

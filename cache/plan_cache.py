@@ -34,6 +34,7 @@ from splitsecond.cache.keys import KeywordExtractor, KeywordResult, LLMKeywordEx
 from splitsecond.cache.matcher import Match, Matcher, MatcherConfig
 from splitsecond.cache.metrics import CacheMetrics, MetricsRecorder
 from splitsecond.cache.policy import CachePolicy, Outcome
+from splitsecond.cache.prompt_context import Context
 from splitsecond.cache.singleflight import AsyncSingleFlight, SingleFlight
 from splitsecond.cache.stores import PlanEntry, PlanStore, open_store
 from splitsecond.cache.template import LLMTemplateExtractor, TemplateExtractor
@@ -284,6 +285,7 @@ class PlanCache:
         situation: str,
         planner: Callable[[], PlannerReply],
         cheap: ModelClient | None = None,
+        context: Context | None = None,
     ) -> PlanResult:
         """The plan for ``situation`` in ``scope``: adapted from a template, or from ``planner``.
 
@@ -293,6 +295,10 @@ class PlanCache:
             planner: calls the large model; called at most once, and shared by concurrent misses
                 on the same key.
             cheap: the cheap model for this request (default: the cache's).
+            context: the plan call's chat messages; the adaptation call then continues them, so a
+                server's prefix cache serves the agent's prompt (:mod:`.prompt_context`). The
+                keyword call keeps its own prompt: a key must depend on the situation alone, not on
+                the history around it.
         """
         scope_key = scope.key() if isinstance(scope, Scope) else str(scope)
         client = cheap or self.cheap
@@ -302,7 +308,7 @@ class PlanCache:
         rejected = None
         if match is not None:
             try:
-                adapted = self.adapter.adapt(match.entry.template, situation, client)
+                adapted = self.adapter.adapt(match.entry.template, situation, client, context=context)
             except AdaptationRejected as exc:
                 usage = usage + exc.usage
                 rejected = exc.reason
@@ -322,6 +328,7 @@ class PlanCache:
         situation: str,
         planner: Callable[[], Awaitable[PlannerReply]],
         cheap: ModelClient | None = None,
+        context: Context | None = None,
     ) -> PlanResult:
         """Asynchronous :meth:`plan` (``planner`` returns an awaitable)."""
         scope_key = scope.key() if isinstance(scope, Scope) else str(scope)
@@ -332,7 +339,7 @@ class PlanCache:
         rejected = None
         if match is not None:
             try:
-                adapted = await self.adapter.aadapt(match.entry.template, situation, client)
+                adapted = await self.adapter.aadapt(match.entry.template, situation, client, context=context)
             except AdaptationRejected as exc:
                 usage = usage + exc.usage
                 rejected = exc.reason

@@ -76,6 +76,34 @@ def test_adapter_validation():
     assert adapter._finish("Walk to x=2000.\nextra line", Usage(), None, "far").plan == "Walk to x=2000."
 
 
+def test_slot_filling_answers_only_the_values():
+    import re
+
+    from splitsecond.cache.adapter import fill_slots, slots_regex
+
+    adapter = Adapter(max_slots=3)
+    template = "Walk to <pos>, sweep when <name> is within <num> px."
+    assert adapter.slots_of(template) == ["<pos>", "<name>", "<num>"]
+    assert adapter.slots_of("Walk forward.") is None  # nothing to fill
+    assert adapter.slots_of("<num> <num> <num> <num>") is None  # too many slots: rewritten whole
+    assert Adapter(mode="rewrite").slots_of(template) is None
+    regex = slots_regex(["<pos>", "<name>", "<num>"])
+    assert re.fullmatch(regex, "x=2100 | Ken | 80") and re.fullmatch(regex, "2100 | ACME | $99.5")
+    assert not re.fullmatch(regex, "2100 | Ken") and not re.fullmatch(regex, "far | Ken | 80")
+    assert fill_slots(template, ["x=2100", "Ken", "80"]) == "Walk to x=2100, sweep when Ken is within 80 px."
+    done = adapter._fill(template, ["<pos>", "<name>", "<num>"], "x=2100 | Ken | 80\n", Usage(), None, "far")
+    assert done.plan == "Walk to x=2100, sweep when Ken is within 80 px." and done.called
+    for answer, why in (("x=2100 | Ken", "expected 3 values"), ("1 | <name> | 2", "placeholder"),
+                        (None, "call failed")):  # fmt: skip
+        with pytest.raises(AdaptationRejected, match=why):
+            adapter._fill(template, ["<pos>", "<name>", "<num>"], answer, Usage(), "Timeout", "far")
+    prompt = adapter.slot_messages(template, "Opponent at 40 px.")[1]["content"]
+    assert "Situation: Opponent at 40 px." in prompt and "3 blanks (<pos>, <name>, <num>)" in prompt
+    for bad in ({"mode": "fill"}, {"max_slots": 0}):
+        with pytest.raises(ValueError):
+            Adapter(**bad)
+
+
 def test_scope_key_changes_with_each_part():
     base = Scope.of("env", "model", ["a", "b"], "system prompt")
     assert base.key() == Scope.of("env", "model", ["a", "b"], "system prompt").key()
@@ -116,3 +144,29 @@ def test_single_flight_shares_errors_and_frees_the_key():
     t.join(5)
     assert errors == ["planner down"] and flight.in_flight() == 0
     assert flight.do("k", lambda: 7) == (7, False)
+
+
+def test_adaptation_continues_the_plan_calls_prompt():
+    from splitsecond.cache.prompt_context import usable, with_task
+
+    context = [
+        {"role": "system", "content": "You fight. Actions: punch, kick."},
+        {"role": "user", "content": "Now:\nOpponent at 40 px.\n\nWrite a short plan."},
+    ]
+    adapt = Adapter().messages("Walk to <pos>.", "Opponent at 40 px.", context)
+    # same system message and the same user text up to the task: a prefix cache serves it
+    assert adapt[0] == context[0] and adapt[1]["role"] == "user"
+    assert adapt[1]["content"].startswith(context[1]["content"] + "\n\n")
+    assert adapt[1]["content"].count("Opponent at 40 px.") == 1  # the situation is not repeated
+    assert adapt[1]["content"].endswith("Template: Walk to <pos>.\nPlan:")
+    assert context[1]["content"].endswith("Write a short plan.")  # the caller's messages are untouched
+
+    # Without a usable context (none, or not ending with a text user message) the short prompt is used.
+    parts = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+    for bad in (None, [], [context[0]], parts):
+        assert not usable(bad)
+        assert Adapter().messages("Walk to <pos>.", "far", bad)[1]["content"].startswith("Situation: far\n")
+    text_parts = [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]
+    assert with_task(text_parts, "T") == [{"role": "user", "content": "a\nb\n\nT"}]
+    with pytest.raises(ValueError, match="plain-text user message"):
+        with_task(parts, "T")

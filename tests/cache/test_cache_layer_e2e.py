@@ -118,3 +118,17 @@ def test_slot_filling_through_our_server(server):
         r"Sell [-$0-9.%]+ shares of [A-Za-z][\w.-]* above [-$0-9.%]+\.", done.plan
     )
     assert done.usage.requests == 1 and 0 < done.usage.completion_tokens <= 3 * 14
+
+
+def test_a_refused_output_constraint_falls_back_to_free_text(server):
+    """A backend that refuses the constraint (here: our server, 400 on an invalid regex) is asked again
+    without it; the client remembers and sends no constraint afterwards."""
+    from splitsecond.cache import ModelClient
+
+    client = ModelClient("openai/smollm2-135m", api_base=server.api_base)
+    messages = [{"role": "user", "content": "Say a number."}]
+    assert "structured_outputs" in str(client._kwargs(messages, 4, None, regex="[0-9]+"))
+    done = client.complete(messages, 4, regex="([0-9]")  # unbalanced: the server answers 400
+    assert done.text is not None and done.error is None and done.usage.requests == 1
+    assert client.choice_constraint is False
+    assert "extra_body" not in client._kwargs(messages, 4, ["a", "b"], regex="[0-9]+")

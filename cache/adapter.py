@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from splitsecond.cache.client import ModelClient, Usage
+from splitsecond.cache.client import Completion, ModelClient, Usage
 from splitsecond.cache.prompt_context import Context, usable, with_task
 from splitsecond.cache.template import PLACEHOLDER_RE, placeholders_in
 
@@ -162,8 +162,34 @@ class Adapter:
             {"role": "user", "content": f"Situation: {text}\nTemplate: {template}\n{ask}"},
         ]
 
-    def _fill(self, template: str, slots: list[str], text: str | None, usage: Usage, error: str | None,
-              situation: str) -> Adapted:  # fmt: skip
+    def _call(
+        self, template: str, situation: str, context: Context | None
+    ) -> tuple[list[dict[str, str]], int, str | None, Callable[[Completion], Adapted]]:
+        """The model call a template needs: (messages, max tokens, regex, how to read the answer)."""
+        slots = self.slots_of(template)
+        if slots is not None:
+            return (
+                self.slot_messages(template, situation, context),
+                SLOT_TOKENS * len(slots),
+                slots_regex(slots),
+                lambda done: self._fill(template, slots, done.text, done.usage, done.error, situation),
+            )
+        return (
+            self.messages(template, situation, context),
+            self.max_tokens,
+            None,
+            lambda done: self._finish(done.text, done.usage, done.error, situation),
+        )
+
+    def _fill(
+        self,
+        template: str,
+        slots: list[str],
+        text: str | None,
+        usage: Usage,
+        error: str | None,
+        situation: str,
+    ) -> Adapted:
         if text is None:
             raise AdaptationRejected(f"adapter call failed: {error}", usage)
         answer = " ".join(text.strip().splitlines()[0].split()) if text.strip() else ""
@@ -223,16 +249,8 @@ class Adapter:
             return verbatim
         if client is None:
             raise AdaptationRejected("the template has placeholders and there is no cheap model")
-        slots = self.slots_of(template)
-        if slots is not None:
-            done = client.complete(
-                self.slot_messages(template, situation, context),
-                SLOT_TOKENS * len(slots),
-                regex=slots_regex(slots),
-            )
-            return self._fill(template, slots, done.text, done.usage, done.error, situation)
-        done = client.complete(self.messages(template, situation, context), self.max_tokens)
-        return self._finish(done.text, done.usage, done.error, situation)
+        messages, max_tokens, regex, finish = self._call(template, situation, context)
+        return finish(client.complete(messages, max_tokens, regex=regex))
 
     async def aadapt(
         self, template: str, situation: str, client: ModelClient | None, *, context: Context | None = None
@@ -243,13 +261,5 @@ class Adapter:
             return verbatim
         if client is None:
             raise AdaptationRejected("the template has placeholders and there is no cheap model")
-        slots = self.slots_of(template)
-        if slots is not None:
-            done = await client.acomplete(
-                self.slot_messages(template, situation, context),
-                SLOT_TOKENS * len(slots),
-                regex=slots_regex(slots),
-            )
-            return self._fill(template, slots, done.text, done.usage, done.error, situation)
-        done = await client.acomplete(self.messages(template, situation, context), self.max_tokens)
-        return self._finish(done.text, done.usage, done.error, situation)
+        messages, max_tokens, regex, finish = self._call(template, situation, context)
+        return finish(await client.acomplete(messages, max_tokens, regex=regex))

@@ -13,10 +13,11 @@ tokens are appended without sampling, so a choice like ``"attack_left"`` vs ``"a
 forward pass to decide and none to spell out.
 
 A choice is constrained to each option's canonical tokenization (a grammar over token ids), not to its
-characters: a character grammar lets the model spell ``dragon_punch`` as ``d`` + ``ash``... and keeps
-``dash_back`` open after ``d``, which costs a second forward pass (measured on SmolLM2's StreetFighter
-actions: 2 passes per decision before, 1 after, for the 7 of 20 actions fixed by their first token),
-and it lets the model wander onto token paths it never saw in training.
+characters: a character grammar accepts any spelling of an option, so after the token ``d`` both
+``dragon_punch`` and ``dash_back`` (spelt ``d`` + ``ash``...) stay open and a second forward pass must
+decide (measured on SmolLM2's StreetFighter actions: 2 passes per decision before, 1 after, for the 7
+of 20 actions fixed by their first canonical token), and the model can wander onto token paths it never
+saw in training.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ from splitsecond.cache.client import (
 )
 from splitsecond.cache.keys import Scope
 from splitsecond.cache.plan_cache import PlanCache, PlannerReply, PlanResult
+from splitsecond.cache.prompt_context import message_text
 
 litellm = litellm_module()
 from litellm import CustomLLM  # noqa: E402 - after the offline set-up above
@@ -63,18 +64,10 @@ _FORWARD_SKIP = ("max_retries", "stream", "stream_options")
 Detector = Callable[[list[dict[str, Any]], Mapping[str, Any], Mapping[str, Any]], bool]
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # OpenAI content parts
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return "" if content is None else str(content)
-
-
 def _last(messages: list[dict[str, Any]], role: str) -> str:
     for message in reversed(messages):
         if message.get("role") == role:
-            return _text(message.get("content"))
+            return message_text(message.get("content")) or ""
     return ""
 
 

@@ -18,14 +18,22 @@ Context = Sequence[Mapping[str, Any]]
 """The chat messages of the plan call a cheap-model call continues."""
 
 
-def _text(content: Any) -> str | None:
+def message_text(content: Any, strict: bool = False) -> str | None:
+    """The text of a chat message's ``content``: a string, or OpenAI content parts joined by lines.
+
+    Non-text parts (images...) are skipped, or with ``strict`` make the answer ``None`` (a content
+    that cannot be extended as text).
+    """
     if isinstance(content, str):
         return content
-    if isinstance(content, list) and all(  # OpenAI content parts: text only can be extended
-        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content
-    ):
-        return "\n".join(p["text"] for p in content)
-    return None
+    if isinstance(content, list):
+        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type", "text") == "text"]
+        if strict and (len(texts) != len(content) or not all(isinstance(t, str) for t in texts)):
+            return None
+        return "\n".join(str(t or "") for t in texts)
+    if strict:
+        return None
+    return "" if content is None else str(content)
 
 
 def usable(context: Context | None) -> bool:
@@ -33,7 +41,11 @@ def usable(context: Context | None) -> bool:
     if not context:
         return False
     last = context[-1]
-    return isinstance(last, Mapping) and last.get("role") == "user" and _text(last.get("content")) is not None
+    return (
+        isinstance(last, Mapping)
+        and last.get("role") == "user"
+        and message_text(last.get("content"), strict=True) is not None
+    )
 
 
 def with_task(context: Context, task: str) -> list[dict[str, Any]]:
@@ -45,5 +57,5 @@ def with_task(context: Context, task: str) -> list[dict[str, Any]]:
     if not usable(context):
         raise ValueError("a prompt context must be chat messages ending with a plain-text user message")
     *head, last = context
-    text = _text(last.get("content"))
+    text = message_text(last.get("content"), strict=True)
     return [dict(m) for m in head] + [{"role": "user", "content": f"{text}\n\n{task}"}]

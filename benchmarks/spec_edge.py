@@ -3,12 +3,21 @@
 Run: ``.venv/bin/python -m splitsecond.benchmarks.spec_edge [--quick]``.
 
 One ``splitsecond serve --speculative-edge`` subprocess serves the whole run. In each cell of the grid
-(workload x concurrent users x round-trip time x mode) every user sends greedy requests back to back:
+(workload x concurrent users x round-trip time x mode) every user sends greedy requests back to back;
+the grid is measured ``rounds`` times and each figure is the median over rounds (this 2-core machine's
+speed drifts by up to 1.5x within minutes, and a cell lasts seconds):
 
 - **server-only**: streamed ``/v1/completions`` over HTTP (the server decodes one token per step);
 - **edge-assisted**: an :class:`~splitsecond.serving.speculative.edge.engine.EdgeEngine` in this
-  process drafts (prompt lookup, the target's first N layers, or the whole target as drafter) and the
-  server verifies each draft over gRPC.
+  process drafts (prompt lookup, suffix = this edge's earlier outputs plus prompt lookup, the target's
+  first N layers, or the whole target as drafter) and the server verifies each draft over gRPC.
+
+No request repeats a prompt within a cell (``prompts`` >= 2 x users when the suffix source runs): the
+suffix source drafts from earlier outputs, and a repeated prompt would be drafted from its own answer.
+Before every cell its cache is reset to the outputs of the *history*: on agent prompts, the agent's
+``history`` decisions that come before the measured ones in the same episodes (what an edge serving that
+agent would have seen); on general prompts, nothing. During the cell it learns from each finished
+request, as it does in deployment.
 
 Figures, as the SpecEdge paper defines them: *server throughput* = tokens generated / server busy time
 (the engine's ``busy_seconds``, from ``/debug/engine_stats`` before and after the cell: only that cell's
@@ -70,7 +79,7 @@ GOAL_RTT_MS = 14.0
 SERVER_ONLY = "server-only"
 WORKLOADS = ("general", "agent")
 #: Draft sources this benchmark knows (``self:N`` with any N >= 1).
-KNOWN_SOURCES = ("prompt-lookup", "self:N", "model", "none")
+KNOWN_SOURCES = ("prompt-lookup", "suffix", "self:N", "model", "none")
 #: Early-exit depth of the ``self:N`` drafter (smollm2-135m has 30 decoder layers).
 SELF_LAYERS = 10
 
@@ -84,7 +93,10 @@ class BenchConfig:
 
     ``users``: concurrent users per cell; ``rtts_ms``: round-trip times edge <-> server; ``sources``:
     edge draft sources (``EdgeConfig.draft`` values); ``workloads``: "general" and/or "agent";
-    ``max_tokens``: per workload; ``prompts``: prompts per workload (at most 8); ``model_draft_users``:
+    ``max_tokens``: per workload; ``prompts``: prompts per workload (at most 16); ``history``: agent
+    decisions before the measured ones whose outputs seed the suffix source's cache; ``rounds``: times the
+    whole grid is measured (each cell's figures are medians over rounds, each ratio the median of the
+    per-round ratios against that round's server-only peer); ``model_draft_users``:
     user counts at which the "model" source runs (it costs a full forward per draft token on this CPU);
     ``self_draft_users``: user counts at which ``self:N`` sources run (``None``: all of ``users``);
     ``max_draft_tokens``: the edge's cap on k; ``network``: "auto" (netem when the kernel has it, else
@@ -93,12 +105,14 @@ class BenchConfig:
 
     users: tuple[int, ...] = (1, 4, 8)
     rtts_ms: tuple[float, ...] = (0.0, 14.0)
-    sources: tuple[str, ...] = ("prompt-lookup", f"self:{SELF_LAYERS}", "model")
+    sources: tuple[str, ...] = ("prompt-lookup", "suffix", f"self:{SELF_LAYERS}", "model")
     workloads: tuple[str, ...] = WORKLOADS
     max_tokens: dict[str, int] = field(default_factory=lambda: {"general": 48, "agent": 24})
-    prompts: int = 8
+    prompts: int = 16
+    history: int = 16
+    rounds: int = 3
     model_draft_users: tuple[int, ...] = (1,)
-    self_draft_users: tuple[int, ...] | None = (1, 4)
+    self_draft_users: tuple[int, ...] | None = (1,)
     max_draft_tokens: int = 8
     network: str = "auto"
 
@@ -114,7 +128,8 @@ class BenchConfig:
             bad(f"rtts_ms must include 0 (the server-only reference), got {self.rtts_ms!r}")
         for s in self.sources:
             if not isinstance(s, str) or not (
-                s in ("prompt-lookup", "model", "none") or (s.startswith("self:") and s[5:].isdigit())
+                s in ("prompt-lookup", "suffix", "model", "none")
+                or (s.startswith("self:") and s[5:].isdigit())
             ):
                 bad(f"unknown draft source {s!r}; valid: {', '.join(KNOWN_SOURCES)}")
         if not self.workloads or any(w not in WORKLOADS for w in self.workloads):
@@ -123,8 +138,15 @@ class BenchConfig:
             m = self.max_tokens.get(w)
             if not isinstance(m, int) or m < 2:
                 bad(f"max_tokens[{w!r}] must be an integer >= 2 (ITL needs two tokens), got {m!r}")
-        if not isinstance(self.prompts, int) or not 1 <= self.prompts <= 8:
-            bad(f"prompts must be an integer in [1, 8], got {self.prompts!r}")
+        if not isinstance(self.prompts, int) or not 1 <= self.prompts <= len(GENERAL_PROMPTS):
+            bad(f"prompts must be an integer in [1, {len(GENERAL_PROMPTS)}], got {self.prompts!r}")
+        if not isinstance(self.rounds, int) or isinstance(self.rounds, bool) or not 1 <= self.rounds <= 10:
+            bad(f"rounds must be an integer in [1, 10], got {self.rounds!r}")
+        if not isinstance(self.history, int) or isinstance(self.history, bool) or self.history < 0:
+            bad(f"history must be an integer >= 0, got {self.history!r}")
+        if "suffix" in self.sources and self.prompts < 2 * max(self.users):
+            bad(f"the suffix source drafts from earlier outputs, so no prompt may repeat within a cell: "
+                f"prompts ({self.prompts}) must be >= 2 x the largest user count ({max(self.users)})")  # fmt: skip
         for name in ("model_draft_users", "self_draft_users"):
             v = getattr(self, name)
             if v is not None and any(not isinstance(u, int) or isinstance(u, bool) or u < 1 for u in v):
@@ -172,8 +194,19 @@ GENERAL_PROMPTS: tuple[str, ...] = (
     "Here is a function:\n\n```python\ndef average(values):\n    total = 0\n    for v in values:\n        "
     "total += v\n    return total / len(values)\n```\n\nAdd type hints and a docstring; show the whole function.",
     "What are the main differences between TCP and UDP? Answer as a short list.",
+    "Describe how a bicycle's gears work to a ten-year-old.",
+    "Give three arguments for and three against working from home.",
+    "Write a limerick about a cat who loves mathematics.",
+    "Write a SQL query that returns the ten customers with the highest total order value from tables "
+    "`customers(id, name)` and `orders(id, customer_id, amount)`.",
+    "Translate into French: 'The train to Lyon leaves at nine, and the tickets are in my bag.'",
+    "Here is a list: apples, pears, plums, cherries, grapes. Repeat the list in alphabetical order, "
+    "one item per line.",
+    "Explain what a hash table is and when you would use one, in one paragraph.",
+    "Draft a polite two-sentence email asking a colleague to move our meeting to Thursday.",
 )  # fmt: skip
-"""Eight varied instructions: explain, list, story, code, summarise, and two whose answer copies the prompt."""
+"""Sixteen varied instructions: explain, list, story, code, summarise, translate, and some whose answer
+copies the prompt."""
 
 
 def _agent_messages(n: int) -> list[list[dict[str, str]]]:
@@ -223,15 +256,21 @@ def _agent_messages(n: int) -> list[list[dict[str, str]]]:
     return out
 
 
-def build_prompts(workload: str, tokenizer: Any, n: int) -> list[str]:
-    """``n`` prompt strings of ``workload`` with the model's chat template applied."""
+def build_prompts(workload: str, tokenizer: Any, n: int, history: int = 0) -> tuple[list[str], list[str]]:
+    """(history, prompts): ``n`` prompt strings of ``workload`` with the model's chat template applied,
+    and the ``history`` prompts that come before them (agent decisions earlier in the same episodes;
+    general prompts have no history)."""
     if workload == "general":
+        past: list[list[dict[str, str]]] = []
         messages = [[{"role": "user", "content": p}] for p in GENERAL_PROMPTS[:n]]
     elif workload == "agent":
-        messages = _agent_messages(n)
+        every = _agent_messages(history + n)
+        past, messages = every[:history], every[history:]
     else:
         raise ValueError(f"unknown workload {workload!r}; valid: {WORKLOADS}")
-    return [tokenizer.apply_chat_template(m) for m in messages]
+    return [tokenizer.apply_chat_template(m) for m in past], [
+        tokenizer.apply_chat_template(m) for m in messages
+    ]
 
 
 # ---------------------------------------------------------------- pure helpers (unit-tested)
@@ -374,18 +413,91 @@ def derive_server_only(cell: dict[str, Any], rtt_ms: float) -> dict[str, Any]:
 
 
 def compare_to_server_only(cells: list[dict[str, Any]]) -> None:
-    """Add to each edge cell its ratio to the server-only cell of the same workload, users and RTT:
+    """Add to each edge cell its ratio to the server-only cell of the same workload, users, RTT and round:
     ``throughput_ratio`` (> 1: the server makes more tokens per busy second) and ``itl_change_pct``
     (< 0: tokens come faster)."""
-    peers = {(c["workload"], c["users"], c["rtt_ms"]): c for c in cells if c["source"] == SERVER_ONLY}
+    peers = {
+        (c["workload"], c["users"], c["rtt_ms"], c.get("round")): c
+        for c in cells
+        if c["source"] == SERVER_ONLY
+    }
     for c in cells:
-        peer = peers.get((c["workload"], c["users"], c["rtt_ms"]))
+        peer = peers.get((c["workload"], c["users"], c["rtt_ms"], c.get("round")))
         c["vs"] = peer["id"] if peer is not None else None
         thr = c.get("server_throughput_tok_s")
         ptr = peer.get("server_throughput_tok_s") if peer else None
         c["throughput_ratio"] = thr / ptr if thr and ptr else None
         itl, pitl = c.get("itl_ms"), (peer.get("itl_ms") if peer else None)
         c["itl_change_pct"] = 100 * (itl / pitl - 1) if itl and pitl else None
+
+
+_MEDIAN_FIELDS = ("server_throughput_tok_s", "itl_ms", "itl_p90_ms", "ttft_ms", "request_s", "wall_s",
+                  "client_tokens_per_s", "throughput_ratio", "itl_change_pct")  # fmt: skip
+"""Figures of a cell that :func:`merge_rounds` takes the median of over rounds."""
+
+
+def sum_stats(items: Sequence[Any]) -> Any:
+    """Field-by-field sum of dataclass snapshots of one type (lists element-wise, the shorter padded)."""
+    if not items:
+        raise ValueError("sum_stats needs at least one snapshot")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(items[0]):
+        vals = [getattr(x, f.name) for x in items]
+        if isinstance(vals[0], list):
+            width = max(len(v) for v in vals)
+            values[f.name] = [sum(v[i] for v in vals if i < len(v)) for i in range(width)]
+        else:
+            values[f.name] = sum(vals)
+    return type(items[0])(**values)
+
+
+def merge_rounds(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One cell per id out of its rounds (call :func:`compare_to_server_only` on the rounds first).
+
+    Figures and ratios are medians over the rounds that did not fail; request, token and mismatch
+    counts, server counters and edge statistics are summed; ``rounds`` keeps each round's headline
+    figures. A cell whose every round failed keeps the first error.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in cells:
+        groups.setdefault(c["id"], []).append(c)
+    merged: list[dict[str, Any]] = []
+    for group in groups.values():
+        ok = [c for c in group if not c.get("error")]
+        first = group[0]
+        m: dict[str, Any] = {k: first[k] for k in ("id", "workload", "users", "rtt_ms", "source", "vs",
+                                                   "derived_from") if k in first}  # fmt: skip
+        for f in _MEDIAN_FIELDS:
+            m[f] = median(c.get(f) for c in ok)
+        m["requests"] = sum(c.get("requests", 0) for c in ok)
+        m["tokens"] = sum(c.get("tokens", 0) for c in ok)
+        mismatches = [c.get("mismatches") for c in ok]
+        m["mismatches"] = sum(mismatches) if ok and None not in mismatches else None
+        m["lossless"] = None if m["mismatches"] is None else m["mismatches"] == 0
+        servers = [c["server"] for c in ok if c.get("server")]
+        if servers:
+            server = {
+                k: sum(s.get(k) or 0 for s in servers) for k in servers[0] if k != "server_throughput_tok_s"
+            }
+            busy = server.get("busy_s") or 0
+            server["server_throughput_tok_s"] = server.get("generation_tokens", 0) / busy if busy else None
+            m["server"] = server
+        edges = [c["_edge_delta"] for c in ok if c.get("_edge_delta") is not None]
+        if edges:
+            m["edge"] = sum_stats(edges).summary()
+            suffix = [c["_suffix_delta"] for c in ok if c.get("_suffix_delta") is not None]
+            if suffix:
+                m["edge"]["suffix"] = dataclasses.asdict(sum_stats(suffix))
+        m["rounds"] = [{"round": c.get("round"), "error": c.get("error"),
+                        **{f: c.get(f) for f in ("server_throughput_tok_s", "throughput_ratio", "itl_ms",
+                                                 "itl_change_pct", "mismatches")}} for c in group]  # fmt: skip
+        errors = [c["error"] for c in group if c.get("error")]
+        if errors and not ok:
+            m["error"] = errors[0]
+        elif errors:
+            m["failed_rounds"] = len(errors)
+        merged.append(m)
+    return merged
 
 
 #: Sources left out of the goals by default: the whole target as drafter is an acceptance upper bound,
@@ -652,6 +764,8 @@ class Bench:
                       reference: dict[int, str] | None) -> dict[str, Any]:  # fmt: skip
         """One cell: the users' requests, the server's busy-time delta and (edge) the acceptance figures."""
         snap = None
+        cache = getattr(edge, "suffix_cache", None)
+        suffix_before = dataclasses.replace(cache.stats) if cache is not None else None
         if edge is not None:
             edge.spec_summary()  # syncs the byte and proactive counters into edge_stats
             snap = dataclasses.replace(edge.edge_stats, proposed_at=list(edge.edge_stats.proposed_at),
@@ -667,7 +781,11 @@ class Bench:
                                 "client_tokens_per_s": sum(r.tokens for r in records) / wall}  # fmt: skip
         if edge is not None:
             edge.spec_summary()
-            cell["edge"] = edge_stats_delta(snap, edge.edge_stats).summary()
+            cell["_edge_delta"] = edge_stats_delta(snap, edge.edge_stats)
+            cell["edge"] = cell["_edge_delta"].summary()
+            if cache is not None:  # which candidate the suffix source drafted from
+                cell["_suffix_delta"] = edge_stats_delta(suffix_before, cache.stats)
+                cell["edge"]["suffix"] = dataclasses.asdict(cell["_suffix_delta"])
         cell["_records"] = records
         return cell
 
@@ -681,51 +799,75 @@ def _edge_config(server: str, model: str, source: str, delay_ms: float, max_draf
     from splitsecond.serving.speculative.edge.config import EdgeConfig
 
     return EdgeConfig(
-        server=server, model=model, draft=source, one_way_delay_ms=delay_ms, max_draft_tokens=max_draft
+        server=server,
+        model=model,
+        draft=source,
+        one_way_delay_ms=delay_ms,
+        max_draft_tokens=max_draft,
+        plain_fallback=source not in UPPER_BOUND_SOURCES,  # the upper bound always drafts
     )
 
 
 async def run_grid(cfg: BenchConfig, bench: Bench, netem: NetemLink | None, progress: Progress,
-                   prompts: dict[str, list[str]]) -> list[dict[str, Any]]:  # fmt: skip
+                   prompts: dict[str, list[str]], history: dict[str, list[str]]) -> list[dict[str, Any]]:  # fmt: skip
     """Every cell of ``cfg``'s grid (see the module docstring); the server-only 1-user cell of each workload
-    is measured first and gives the reference outputs."""
+    is measured first and gives the reference outputs. ``history``: per workload, the prompts whose outputs
+    the suffix source's cache holds at the start of each cell."""
     from splitsecond.serving.speculative.edge.engine import EdgeEngine
 
     cells: list[dict[str, Any]] = []
     references: dict[str, dict[int, str]] = {}
     n_edge = sum(len(cfg.sources_at(u)) for u in cfg.users) * len(cfg.rtts_ms)
-    n_server = len(cfg.users) * len(cfg.rtts_ms) if netem else len(cfg.users) - (1 in cfg.users)
-    task = progress.add_task("cells", total=len(cfg.workloads) * (n_edge + n_server) + len(cfg.workloads))
+    n_server = len(cfg.users) * len(cfg.rtts_ms) if netem else len(cfg.users)
+    total = len(cfg.workloads) * (cfg.rounds * (n_edge + n_server) + 1)
+    task = progress.add_task("cells", total=total)
 
-    def add(workload: str, users: int, rtt: float, source: str, cell: dict[str, Any]) -> None:
+    def add(workload: str, users: int, rtt: float, source: str, round_: int, cell: dict[str, Any]) -> None:
         cell.update({"id": cell_id(workload, users, rtt, source), "workload": workload, "users": users,
-                     "rtt_ms": rtt, "source": source})  # fmt: skip
+                     "rtt_ms": rtt, "source": source, "round": round_})  # fmt: skip
         cell.pop("_records", None)
         cells.append(cell)
 
-    async def attempt(workload: str, users: int, rtt: float, source: str, measurement: Any) -> None:
+    async def attempt(
+        workload: str, users: int, rtt: float, source: str, round_: int, measurement: Any
+    ) -> None:
         """Await one cell's measurement (a coroutine); a failure is recorded in the cell and the grid goes on."""
         try:
             cell = await measurement
         except Exception as e:  # one broken cell must not end the run
             logger.exception("cell %s failed", cell_id(workload, users, rtt, source))
             cell = {"error": f"{type(e).__name__}: {e}", **_EMPTY_CELL}
-        add(workload, users, rtt, source, cell)
+        add(workload, users, rtt, source, round_, cell)
 
-    edges: dict[tuple[str, float], Any] = {}  # one edge per source and RTT, kept for the whole run
+    edges: dict[tuple[str, float, str], Any] = {}  # one edge per source, RTT and workload, for the whole run
+    learned: dict[str, list[list[int]]] = {}  # per workload, the history's outputs (suffix source)
+
+    async def reset_suffix_cache(edge: Any, workload: str, tag: str) -> None:
+        if workload not in learned:  # the history runs once, through the first suffix edge
+            edge.suffix_cache.clear()
+            for i, p in enumerate(history[workload]):
+                await bench.edge_request(edge, i, p, cfg.max_tokens[workload], f"history-{tag}-{i}")
+            learned[workload] = edge.suffix_cache.outputs()
+        edge.suffix_cache.clear()
+        for out in learned[workload]:
+            edge.suffix_cache.add(out)
 
     async def edge_cell(source: str, rtt: float, workload: str, users: int, tag: str) -> dict[str, Any]:
-        if (source, rtt) not in edges:  # created on first use and warmed by one short request
+        key = (source, rtt, workload)
+        if key not in edges:  # created on first use and warmed by one short request
             delay = 0.0 if netem is not None else rtt / 2
             edge = EdgeEngine(
                 _edge_config(bench.spec_target, bench.model, source, delay, cfg.max_draft_tokens)
             )
-            edges[source, rtt] = edge
+            edges[key] = edge
             await bench.edge_request(edge, 0, prompts[workload][0], 4, f"warm-{tag}")
+        if source == "suffix":
+            await reset_suffix_cache(edges[key], workload, tag)
         m = cfg.max_tokens[workload]
-        return await bench.measure(users, prompts[workload], m, edges[source, rtt], tag, references[workload])
+        return await bench.measure(users, prompts[workload], m, edges[key], tag, references[workload])
 
-    # Peers back to back (server-only, then every source at every RTT) so load drift hits them alike.
+    # Peers back to back (server-only, then every source at every RTT) so load drift hits them alike;
+    # the whole grid again in each round.
     try:
         for workload in cfg.workloads:
             # Warm-up: every prompt's prefill into the prefix cache; then the 1-user references.
@@ -736,25 +878,24 @@ async def run_grid(cfg: BenchConfig, bench: Bench, netem: NetemLink | None, prog
                 await bench.http_request(i, p, 2)
             ref = await bench.measure(1, prompts[workload], cfg.max_tokens[workload], None, "ref", None)
             references[workload] = {r.prompt_index: r.text for r in ref["_records"]}
-            if 1 in cfg.users and netem is None:  # in-process emulation: the reference run is this cell
-                add(workload, 1, 0.0, SERVER_ONLY, {**ref, "mismatches": 0, "lossless": True})
             progress.advance(task)
-            for users in cfg.users:
-                for rtt in cfg.rtts_ms:
-                    if netem is not None and netem.rtt_ms != rtt:
-                        netem.set_rtt(rtt)
-                    if netem is not None or (rtt == 0 and users != 1):
-                        progress.update(task, description=f"{workload} u{users} rtt{rtt:g} {SERVER_ONLY}")
-                        await attempt(workload, users, rtt, SERVER_ONLY, bench.measure(
-                            users, prompts[workload], cfg.max_tokens[workload], None, "so", references[workload]))  # fmt: skip
-                        progress.advance(task)
-                    for source in cfg.sources_at(users):
-                        progress.update(task, description=f"{workload} u{users} rtt{rtt:g} {source}")
-                        tag = f"{workload}-u{users}-r{rtt:g}-{source}"
-                        await attempt(
-                            workload, users, rtt, source, edge_cell(source, rtt, workload, users, tag)
-                        )
-                        progress.advance(task)
+            for round_ in range(cfg.rounds):
+                for users in cfg.users:
+                    for rtt in cfg.rtts_ms:
+                        if netem is not None and netem.rtt_ms != rtt:
+                            netem.set_rtt(rtt)
+                        where = f"round {round_ + 1}/{cfg.rounds} {workload} u{users} rtt{rtt:g}"
+                        if netem is not None or rtt == 0:
+                            progress.update(task, description=f"{where} {SERVER_ONLY}")
+                            await attempt(workload, users, rtt, SERVER_ONLY, round_, bench.measure(
+                                users, prompts[workload], cfg.max_tokens[workload], None, "so", references[workload]))  # fmt: skip
+                            progress.advance(task)
+                        for source in cfg.sources_at(users):
+                            progress.update(task, description=f"{where} {source}")
+                            tag = f"{workload}-u{users}-r{rtt:g}-{source}-{round_}"
+                            await attempt(workload, users, rtt, source, round_,
+                                          edge_cell(source, rtt, workload, users, tag))  # fmt: skip
+                            progress.advance(task)
     finally:
         for edge in edges.values():
             await edge.shutdown()
@@ -763,10 +904,11 @@ async def run_grid(cfg: BenchConfig, bench: Bench, netem: NetemLink | None, prog
             for rtt in cfg.rtts_ms:
                 if rtt > 0:
                     cells.append(derive_server_only(c, rtt))
-    order = {w: i for i, w in enumerate(cfg.workloads)}
-    cells.sort(key=lambda c: (order[c["workload"]], c["users"], c["rtt_ms"], c["source"] != SERVER_ONLY))
     compare_to_server_only(cells)
-    return cells
+    merged = merge_rounds(cells)
+    order = {w: i for i, w in enumerate(cfg.workloads)}
+    merged.sort(key=lambda c: (order[c["workload"]], c["users"], c["rtt_ms"], c["source"] != SERVER_ONLY))
+    return merged
 
 
 # ---------------------------------------------------------------- report
@@ -832,8 +974,11 @@ def _edge_settings(cfg: BenchConfig, model: str) -> dict[str, Any]:
     settings = dataclasses.asdict(
         _edge_config("127.0.0.1:1", model, "prompt-lookup", 0.0, cfg.max_draft_tokens)
     )
-    for varying in ("server", "draft", "one_way_delay_ms"):
+    for varying in ("server", "draft", "one_way_delay_ms", "plain_fallback"):
         settings.pop(varying, None)
+    settings["plain_fallback"] = (
+        f"on, except for {', '.join(UPPER_BOUND_SOURCES)} (the upper bound always drafts)"
+    )
     return settings
 
 
@@ -860,7 +1005,9 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     """The :class:`BenchConfig` of the command line (``--quick`` shrinks the grid)."""
     kw: dict[str, Any] = {"network": args.network}
     if args.quick:
-        kw.update(users=(1, 4), max_tokens={"general": 32, "agent": 16}, prompts=4, self_draft_users=(1,))
+        kw.update(users=(1, 4), max_tokens={"general": 32, "agent": 16}, prompts=8, history=8, rounds=1)
+    if args.rounds is not None:
+        kw["rounds"] = args.rounds
     if args.sources:
         kw["sources"] = tuple(s.strip() for s in args.sources.split(","))
     if args.workloads:
@@ -880,10 +1027,10 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print the tables, write the JSON; returns the results."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="users 1 and 4, 4 prompts, shorter outputs (~3 min)")
+    ap.add_argument("--quick", action="store_true", help="users 1 and 4, 8 prompts, shorter outputs (~1 min)")
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--sources", default=None, help="comma-separated draft sources (default: prompt-lookup,"
-                    f"self:{SELF_LAYERS},model; 'model' only at 1 user)")  # fmt: skip
+                    f"suffix,self:{SELF_LAYERS},model; 'model' only at 1 user)")  # fmt: skip
     ap.add_argument("--workloads", default=None, help="comma-separated: general, agent (default both)")
     ap.add_argument("--users", default=None, help="comma-separated user counts (default 1,4,8; quick 1,4)")
     ap.add_argument("--rtts", default=None, help="comma-separated RTTs in ms, 0 included (default 0,14)")
@@ -892,6 +1039,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="auto",
         choices=("auto", "netem", "in-process"),
         help="network emulation: netem where the kernel has it (auto), required, or in-process",
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=None, help="times the grid is measured (default 3; quick 1)"
     )
     ap.add_argument("--server-arg", action="append", default=[], help="extra 'splitsecond serve' option")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -928,7 +1078,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from splitsecond.serving.server.launcher import find_free_port
 
     tokenizer = load_tokenizer(args.model)
-    prompts = {w: build_prompts(w, tokenizer, cfg.prompts) for w in cfg.workloads}
+    built = {w: build_prompts(w, tokenizer, cfg.prompts, cfg.history) for w in cfg.workloads}
+    history = {w: h for w, (h, _) in built.items()}
+    prompts = {w: p for w, (_, p) in built.items()}
     spec_port = find_free_port()
     server_args = ["--speculative-edge", "--spec-port", str(spec_port), *args.server_arg]
     results: dict[str, Any] = {
@@ -967,8 +1119,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "The machine is shared with other jobs: timings are noisy; see machine.loadavg_1m.",
             "Each cell: users work through every prompt (at least once, at least two requests per user), "
             "greedy; ITL/TTFT are medians over requests; server throughput is the cell's "
-            "generated tokens / the engine's busy seconds (steps that ran a forward pass).",
-            "lossless compares each output's text with the server-only output of the same prompt at one user.",
+            "generated tokens / the engine's busy seconds (steps that ran a forward pass). The grid runs "
+            "config.rounds times; a cell's figures are medians over its rounds, its ratios medians of the "
+            "per-round ratios against the same round's server-only peer (cells[].rounds lists each round).",
+            "lossless compares each output's text with the server-only output of the same prompt at one user. "
+            "With bfloat16 weights (the server's default on a CPU with AVX-512 BF16) plain decoding is not "
+            "batch-invariant either: a server-only cell at several users can differ from the 1-user "
+            "reference where two tokens' logits nearly tie (the GEMM kernels round differently for "
+            "different row counts), and a verification pass scores k + 1 rows where plain decoding scores "
+            "one. Verification is exact against its own logits (tested in float32, where every cell is "
+            "lossless: --server-arg=--dtype --server-arg=float32).",
+            "suffix: before every cell the edge's cache is reset to the outputs of the workload's history "
+            "(agent: the decisions before the measured ones in the same episodes; general: none) and it "
+            "learns from each finished request of the cell; no prompt repeats within a cell. "
+            "edge.suffix counts which candidate each proposal used (from_cache: earlier outputs; "
+            "from_context: prompt lookup over the request itself).",
         ],
         "prompts": {w: [p[-160:] for p in ps] for w, ps in prompts.items()},
     }
@@ -982,7 +1147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             async with httpx.AsyncClient(timeout=600, limits=limits) as http:
                 bench = Bench(server.base_url, spec_target, args.model, http)
                 with Progress(console=console, transient=True) as progress:
-                    return await run_grid(cfg, bench, netem, progress, prompts)
+                    return await run_grid(cfg, bench, netem, progress, prompts, history)
 
         cells = asyncio.run(go())
     results["cells"] = cells

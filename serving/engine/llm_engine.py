@@ -432,10 +432,16 @@ class LLMEngine:
         longest = self.config.spec_max_draft_tokens + 1
         if all(n <= longest for n in batch.num_tokens):  # decode / verify steps, not prefill chunks
             self.step_costs.observe(sum(batch.num_tokens), len(batch.seqs), elapsed)
-        share = elapsed / len(batch.seqs)
-        for seq in batch.seqs:
-            if seq.request.speculative:
-                seq.request.spec_metrics["step_seconds"] = share
+        # Each request's share of its latest step (an edge's server cost): the step's fixed part split
+        # evenly, its per-token part by tokens (StepCostModel), so a long draft pays for its length.
+        fit = self.step_costs.fit()
+        total, n = sum(batch.num_tokens), len(batch.seqs)
+        for seq, tokens in zip(batch.seqs, batch.num_tokens, strict=True):
+            if fit is not None and fit[0] + fit[1] * total > 0:
+                weight = (fit[0] / n + fit[1] * tokens) / (fit[0] + fit[1] * total)
+            else:
+                weight = 1 / n
+            seq.request.spec_metrics["step_seconds"] = elapsed * weight
         outputs = []
         for req in touched.values():
             outputs.append(self._make_output(req))

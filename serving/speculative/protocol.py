@@ -41,13 +41,18 @@ class ProtocolError(ValueError):
 
 @dataclass
 class OpenSession:
-    """Start a session: ``prompt_token_ids`` under ``params`` (wire dict, see ``params_to_wire``)."""
+    """Start a session: ``prompt_token_ids`` under ``params`` (wire dict, see ``params_to_wire``).
+
+    ``plain``: the edge will not draft; the server decodes the whole request as an ordinary one and
+    answers one ``VerdictMessage`` per token (``accepted`` 0), with no draft expected in between.
+    """
 
     session_id: str
     prompt_token_ids: list[int]
     params: dict[str, Any]
     tokenizer_fingerprint: str
     draft_source: str = ""
+    plain: bool = False
 
 
 @dataclass
@@ -141,6 +146,8 @@ def encode(msg: Message) -> bytes:
             tok=msg.tokenizer_fingerprint,
             src=msg.draft_source,
         )
+        if msg.plain:
+            body["plain"] = True
     elif isinstance(msg, Draft):
         body.update(r=msg.round, pos=msg.position, ids=_pack_ids(msg.token_ids), fr=msg.free_run)
         if msg.dists is not None:
@@ -186,6 +193,7 @@ def decode(raw: bytes) -> Message:
             params=params,
             tokenizer_fingerprint=_field(body, "tok", str, "open"),
             draft_source=body.get("src") or "",
+            plain=body.get("plain") is True,
         )
     if kind == "draft":
         dists = None

@@ -74,7 +74,7 @@ class VerifierConfig:
     open_timeout_s: float = 10.0
     draft_timeout_s: float = 30.0
     max_sessions: int = 256
-    max_free_run: int = 64
+    max_free_run: int = 1024
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -243,7 +243,7 @@ class VerifierService:
             if bad or not msg.prompt_token_ids:
                 raise _SessionError("invalid_argument", f"prompt token ids must be in [0, {self.vocab_size})")
             request_id = f"edge-{next(_session_ids)}-{msg.session_id}"[:128]
-            gen = self.engine.generate(msg.prompt_token_ids, params, request_id, speculative=True)
+            gen = self.engine.generate(msg.prompt_token_ids, params, request_id, speculative=not msg.plain)
             self.stats.sessions_opened += 1
             self.stats.sessions_active += 1
             opened = True
@@ -254,6 +254,13 @@ class VerifierService:
             length = len(msg.prompt_token_ids) + len(out.outputs[0].delta_token_ids)
             yield self._verdict(out, 0, length, verified=False)
             round_ = 0
+            while msg.plain and not out.finished:  # an ordinary request: every token as it comes
+                try:
+                    out = await gen.__anext__()
+                except Exception as e:
+                    raise _SessionError(**vars(_engine_error(e))) from None
+                length += len(out.outputs[0].delta_token_ids)
+                yield self._verdict(out, 0, length, verified=False)
             while not out.finished:
                 try:
                     draft = await self._read(inbox, self.config.draft_timeout_s, "draft")

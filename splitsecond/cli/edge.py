@@ -15,7 +15,9 @@ def edge(
         "smollm2-135m", help="The served model (its tokenizer; weights for model drafts)."
     ),
     draft: str = typer.Option(
-        "prompt-lookup", help="Draft source: prompt-lookup, self:N (first N layers), model, model:NAME, none."
+        "suffix",
+        help="Draft source: prompt-lookup, suffix (this edge's earlier outputs + prompt lookup), "
+        "self:N (first N layers), model, model:NAME, none.",
     ),
     host: str = typer.Option("127.0.0.1", help="Interface of the local API."),
     port: int = typer.Option(8100, help="TCP port of the local API."),
@@ -24,12 +26,20 @@ def edge(
     proactive: bool = typer.Option(
         True, "--proactive/--no-proactive", help="Draft while a round is in flight."
     ),
+    plain_fallback: bool = typer.Option(
+        True,
+        "--plain-fallback/--always-draft",
+        help="Let the server decode alone while drafting is measured slower than that.",
+    ),
     one_way_delay_ms: float = typer.Option(0.0, help="Emulated network delay per message and direction."),
     max_model_len: int = typer.Option(2048, help="Prompt + output tokens per request."),
     free_run_tokens: int = typer.Option(
         4, help="Tokens the server decodes on its own when there is nothing worth drafting (0: never)."
     ),
     draft_temperature: float = typer.Option(0.0, help="Sample drafts at this temperature (0: greedy)."),
+    suffix_cache_tokens: int = typer.Option(
+        1 << 18, help="--draft suffix: tokens of earlier outputs kept to draft from (oldest dropped first)."
+    ),
     num_threads: int = typer.Option(1, help="torch CPU threads for model drafts."),
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="SPLITSECOND_API_KEY", help="Require 'Authorization: Bearer <key>' on /v1."
@@ -49,11 +59,13 @@ def edge(
             max_draft_tokens=max_draft_tokens,
             adaptive=adaptive,
             proactive=proactive,
+            plain_fallback=plain_fallback,
             one_way_delay_ms=one_way_delay_ms,
             max_model_len=max_model_len,
             draft_temperature=draft_temperature,
             free_run_tokens=free_run_tokens,
             num_threads=num_threads,
+            suffix_cache_tokens=suffix_cache_tokens,
         )
         server_config = ServerConfig(host=host, port=port, api_key=api_key or None, log_level=log_level)
     except ValueError as exc:

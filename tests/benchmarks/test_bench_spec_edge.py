@@ -175,8 +175,14 @@ def test_bench_config_validates() -> None:
     cfg = BenchConfig(users=(8, 1, 4, 4), rtts_ms=(14, 0))
     assert cfg.users == (1, 4, 8) and cfg.rtts_ms == (0.0, 14.0)
     assert "model" in cfg.sources_at(1) and "model" not in cfg.sources_at(4)
-    assert "self:10" in cfg.sources_at(4) and cfg.sources_at(8) == ["prompt-lookup"]
+    assert "self:10" in cfg.sources_at(1) and cfg.sources_at(4) == cfg.sources_at(8) == [
+        "prompt-lookup",
+        "suffix",
+    ]
     assert "self:10" in BenchConfig(self_draft_users=None).sources_at(8)
+    assert (
+        BenchConfig(prompts=8, users=(1, 8), sources=("prompt-lookup",)).prompts == 8
+    )  # no suffix: repeats ok
     for bad in (
         {"users": (0,)},
         {"rtts_ms": (14.0,)},
@@ -184,13 +190,69 @@ def test_bench_config_validates() -> None:
         {"sources": ("self:x",)},
         {"workloads": ("chat",)},
         {"max_tokens": {"general": 1, "agent": 24}},
-        {"prompts": 9},
+        {"prompts": 17},
+        {"history": -1},
+        {"rounds": 0},
+        {"prompts": 8, "users": (1, 8)},  # suffix needs a prompt per request: 16 at 8 users
         {"network": "tc"},
         {"model_draft_users": (0,)},
         {"self_draft_users": ("4",)},
     ):
         with pytest.raises(ValueError, match="BenchConfig"):
             BenchConfig(**bad)
+
+
+def test_rounds_merge_into_medians_of_per_round_ratios() -> None:
+    from splitsecond.benchmarks.spec_edge import merge_rounds, sum_stats
+    from splitsecond.serving.speculative.edge.stats import EdgeStats
+
+    def cell(source, rnd, thr, itl, **kw):
+        c = {"id": f"agent/u1/rtt0/{source}", "workload": "agent", "users": 1, "rtt_ms": 0.0, "source": source,
+             "round": rnd, "server_throughput_tok_s": thr, "itl_ms": itl, "requests": 4, "tokens": 40,
+             "mismatches": 0, "server": {"generation_tokens": 40, "busy_s": 40 / thr} if thr else None}  # fmt: skip
+        c.update(kw)
+        return c
+
+    stats = [EdgeStats(rounds=10, round_tokens=30, proposed_at=[10, 5], accepted_at=[8, 0]),
+             EdgeStats(rounds=5, round_tokens=20, proposed_at=[5], accepted_at=[4])]  # fmt: skip
+    rounds = [
+        cell(SERVER_ONLY, 0, 50, 20), cell("suffix", 0, 100, 10, _edge_delta=stats[0]),
+        cell(SERVER_ONLY, 1, 100, 10), cell("suffix", 1, 150, 8, _edge_delta=stats[1], mismatches=1),
+        cell(SERVER_ONLY, 2, 80, 12), cell("suffix", 2, None, None, error="RuntimeError: boom"),
+    ]  # fmt: skip
+    compare_to_server_only(rounds)
+    assert [c.get("throughput_ratio") for c in rounds if c["source"] == "suffix"] == [2.0, 1.5, None]
+    merged = {c["source"]: c for c in merge_rounds(rounds)}
+    s = merged["suffix"]
+    assert s["throughput_ratio"] == 1.75 and s["server_throughput_tok_s"] == 125  # medians of the good rounds
+    assert s["itl_change_pct"] == pytest.approx(-35.0)  # median of -50% and -20%
+    assert s["requests"] == 8 and s["mismatches"] == 1 and s["lossless"] is False and s["failed_rounds"] == 1
+    assert s["server"]["server_throughput_tok_s"] == pytest.approx(80 / (40 / 100 + 40 / 150))
+    assert s["edge"]["rounds"] == 15 and s["edge"]["per_position_acceptance"] == [12 / 15, 0.0]
+    assert [r["round"] for r in s["rounds"]] == [0, 1, 2] and s["rounds"][2]["error"]
+    assert merged[SERVER_ONLY]["server_throughput_tok_s"] == 80 and merged[SERVER_ONLY]["lossless"] is True
+    assert sum_stats(stats).proposed_at == [15, 5]
+    with pytest.raises(ValueError):
+        sum_stats([])
+    failed = merge_rounds(
+        [cell("suffix", 0, None, None, error="E1"), cell("suffix", 1, None, None, error="E2")]
+    )
+    assert failed[0]["error"] == "E1" and failed[0]["server_throughput_tok_s"] is None
+
+
+def test_history_prompts_are_the_decisions_before_the_measured_ones() -> None:
+    from splitsecond.benchmarks.spec_edge import build_prompts
+    from splitsecond.serving.loader.model_loader import load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m")
+    history, prompts = build_prompts("agent", tok, 3, history=2)
+    together = history + prompts
+    alone = build_prompts("agent", tok, 5)[1]
+    # StreetFighter decisions (even positions) replay exactly; HFTBench stamps its wall-clock time
+    assert together[0::2] == alone[0::2]
+    assert len(set(history + prompts)) == 5  # every decision differs
+    general_history, general = build_prompts("general", tok, 16, history=4)
+    assert general_history == [] and len(set(general)) == 16
 
 
 def test_tables_and_goals_print_with_failed_and_derived_cells() -> None:

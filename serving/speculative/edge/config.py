@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 #: Draft sources an edge accepts (``self:N`` takes the served model's first N layers).
-DRAFT_SOURCES = ("prompt-lookup", "self:N", "model", "model:NAME", "none")
+DRAFT_SOURCES = ("prompt-lookup", "suffix", "self:N", "model", "model:NAME", "none")
 
 
 @dataclass
@@ -16,6 +16,8 @@ class EdgeConfig:
     ``server`` is the verifier's ``host:port``. ``model`` names the served model: the edge loads its
     tokenizer (drafts are token ids) and, for model drafts, its weights. ``draft`` picks the draft
     source: "prompt-lookup" (n-gram match against the prompt and output so far; no model),
+    "suffix" (SuffixDecoding: this edge's earlier outputs, the most recent ``suffix_cache_tokens``
+    tokens, plus prompt lookup; the longer match wins, up to ``suffix_max_match`` tokens; no model),
     "self:N" (the served model's first N decoder layers plus its head: self-speculation),
     "model" (the whole served model as drafter: acceptance upper bound, no speed-up),
     "model:NAME" (another model that shares the tokenizer) or "none" (empty drafts: one token per
@@ -31,11 +33,14 @@ class EdgeConfig:
     decode ``free_run_tokens`` tokens on its own, streamed back one by one, instead of paying a round
     trip per token (0 disables); consecutive such rounds double the run, up to 8x. With k at 0 it
     still drafts every ``probe_every`` rounds to notice when drafts start to pay again.
+    ``plain_fallback`` (with ``adaptive``): where drafting is measured slower than the server decoding
+    alone (``DraftPayoff``), or the acceptance model picks k = 0, new requests are decoded by the server
+    alone (one free run) and every ``probe_every``-th one drafts to re-check; off, every request drafts.
     """
 
     server: str
     model: str = "smollm2-135m"
-    draft: str = "prompt-lookup"
+    draft: str = "suffix"
     max_draft_tokens: int = 8
     adaptive: bool = True
     proactive: bool = True
@@ -48,8 +53,11 @@ class EdgeConfig:
     draft_top_k: int = 8
     num_threads: int | None = 1
     prompt_lookup_max_ngram: int = 4
+    suffix_cache_tokens: int = 1 << 18
+    suffix_max_match: int = 16
     free_run_tokens: int = 4
     probe_every: int = 8
+    plain_fallback: bool = True
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -58,6 +66,9 @@ class EdgeConfig:
         if not isinstance(self.server, str) or not re.fullmatch(r"[^\s:]+:\d+", self.server):
             bad(f"server must be 'host:port', got {self.server!r}")
         self.draft_kind()  # validates draft
+        for name in ("adaptive", "proactive", "plain_fallback"):
+            if not isinstance(getattr(self, name), bool):
+                bad(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not isinstance(self.max_draft_tokens, int) or not 0 <= self.max_draft_tokens <= 64:
             bad(f"max_draft_tokens must be an integer in [0, 64], got {self.max_draft_tokens!r}")
         if not isinstance(self.one_way_delay_ms, int | float) or self.one_way_delay_ms < 0:
@@ -79,13 +90,20 @@ class EdgeConfig:
             bad(f"free_run_tokens must be an integer in [0, 64], got {self.free_run_tokens!r}")
         if not isinstance(self.probe_every, int) or self.probe_every < 1:
             bad(f"probe_every must be a positive integer, got {self.probe_every!r}")
-        if not isinstance(self.prompt_lookup_max_ngram, int) or self.prompt_lookup_max_ngram < 1:
-            bad(f"prompt_lookup_max_ngram must be >= 1, got {self.prompt_lookup_max_ngram!r}")
+        for name in ("prompt_lookup_max_ngram", "suffix_cache_tokens", "suffix_max_match"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                bad(f"{name} must be an integer >= 1, got {v!r}")
+        if self.suffix_max_match < 2:
+            bad(
+                f"suffix_max_match must be >= 2 (a one-token match says little), got {self.suffix_max_match!r}"
+            )
 
     def draft_kind(self) -> tuple[str, str | int | None]:
-        """The draft source parsed: ("prompt-lookup", None), ("self", N), ("model", NAME or None), ("none", None)."""
+        """The draft source parsed: ("prompt-lookup", None), ("suffix", None), ("self", N), ("model", NAME or
+        None), ("none", None)."""
         d = self.draft
-        if d in ("prompt-lookup", "none"):
+        if d in ("prompt-lookup", "suffix", "none"):
             return d, None
         if d == "model":
             return "model", None

@@ -9,11 +9,18 @@ advice), draft k tokens (plus one more: the bet for proactive drafting), send th
 is on the wire draft the next round from "all accepted + the bet" (``ProactiveDraft``); when the verdict
 arrives, append the server's tokens and keep or discard the proactive continuation. A broken session is
 re-opened with everything generated so far (``max_reconnects`` times per request).
+
+What the edge learned carries over between requests: a new request starts from the acceptance seen so
+far, and where drafting has been measured not to pay (``DraftPayoff``: pace and server efficiency
+against the server decoding alone) the request is a *plain* session that the server decodes on its own,
+exactly as without speculation; every ``probe_every``-th such request drafts to re-check. The "suffix"
+source also keeps every finished output (``SuffixCache``) to draft later requests from.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import time
@@ -27,14 +34,19 @@ from splitsecond.serving.speculative.adaptive import AdaptiveDraftLength
 from splitsecond.serving.speculative.edge.client import RemoteSession, VerifierClient, VerifierError
 from splitsecond.serving.speculative.edge.config import EdgeConfig
 from splitsecond.serving.speculative.edge.stats import EdgeStats
+from splitsecond.serving.speculative.payoff import DraftPayoff
 from splitsecond.serving.speculative.proactive import ProactiveDraft, ProactiveStats
 from splitsecond.serving.speculative.proposers.base import Proposal, Proposer
+from splitsecond.serving.speculative.proposers.suffix import SuffixCache, SuffixProposer
 from splitsecond.serving.speculative.protocol import Draft, OpenSession, VerdictMessage, params_to_wire
 from splitsecond.serving.speculative.verifier_service import tokenizer_fingerprint
 
 logger = logging.getLogger(__name__)
 
 _ids = itertools.count()
+_PRIOR_ROUNDS = 8  # rounds the edge must have seen before a new request starts from its acceptance
+_MAX_RUN_DOUBLINGS = 3  # free runs double up to free_run_tokens << 3
+_MAX_FREE_RUN = 1024  # the engine's (and the verifier's default) cap on one free run
 
 
 class _Output:
@@ -98,6 +110,13 @@ class EdgeEngine:
         )
         self.edge_stats = EdgeStats()
         self.proactive_stats = ProactiveStats()
+        self.suffix_cache: SuffixCache | None = None  # the "suffix" source's earlier outputs
+        # Acceptance over every round of every request (slow EWMA): a new request starts from it.
+        self.acceptance = AdaptiveDraftLength(
+            k_min=0, k_max=config.max_draft_tokens, k_init=min(4, config.max_draft_tokens), ewma=0.05
+        )
+        self.payoff = DraftPayoff()  # drafting pace against plain-decoding pace, over every request
+        self._plain_streak = 0  # requests in a row sent to plain decoding
         self._proposer_factory = proposer_factory or self._default_proposer_factory()
         self._idle_proposers: list[Proposer] = []
         self._sessions: dict[str, RemoteSession] = {}
@@ -114,6 +133,10 @@ class EdgeEngine:
         if kind in ("prompt-lookup", "none"):
             n = self.config.prompt_lookup_max_ngram
             return lambda: PromptLookupProposer(max_ngram=n)
+        if kind == "suffix":
+            cache = self.suffix_cache = SuffixCache(self.config.suffix_cache_tokens)
+            n = self.config.suffix_max_match
+            return lambda: SuffixProposer(cache, max_match=n)
         import torch
 
         from splitsecond.serving.loader.model_loader import load_model
@@ -151,7 +174,7 @@ class EdgeEngine:
     async def _propose(self, proposer: Proposer, context: list[int], k: int) -> Proposal:
         if k <= 0 or self.config.draft == "none":
             return Proposal([], None)
-        if self.config.draft == "prompt-lookup":
+        if self.config.draft in ("prompt-lookup", "suffix"):
             return proposer.propose(context, k)  # microseconds: not worth a thread hop
         return await asyncio.to_thread(proposer.propose, context, k)
 
@@ -193,7 +216,15 @@ class EdgeEngine:
         s = self.edge_stats
         s.bytes_out, s.bytes_in = self.client.stats.bytes_out, self.client.stats.bytes_in
         s.proactive_kept, s.proactive_discarded = self.proactive_stats.kept, self.proactive_stats.discarded
-        return s.summary()
+        summary = s.summary()
+        if self.suffix_cache is not None:
+            c = self.suffix_cache
+            summary["suffix_cache"] = {
+                "outputs": len(c),
+                "tokens": c.num_tokens,
+                **dataclasses.asdict(c.stats),
+            }
+        return summary
 
     async def abort(self, request_id: str) -> None:
         """Stop a request in flight: its session is closed (the server aborts it and frees its KV) and
@@ -238,14 +269,15 @@ class EdgeEngine:
 
     # --- the speculation loop ----------------------------------------------------------------------
     async def _open(
-        self, request_id: str, context: list[int], params: SamplingParams, done: int
+        self, request_id: str, context: list[int], params: SamplingParams, done: int, plain: bool = False
     ) -> tuple[RemoteSession, VerdictMessage]:
-        """Open (or re-open after ``done`` generated tokens) the session for ``context``."""
+        """Open (or re-open after ``done`` generated tokens) the session for ``context`` (``plain``: the
+        server decodes it alone, see ``OpenSession``)."""
         wire = params_to_wire(params)
         if done:
             wire["max_tokens"] = params.max_tokens - done
             wire["min_tokens"] = max(0, params.min_tokens - done)
-        msg = OpenSession(request_id, list(context), wire, self.fingerprint, self.config.draft)
+        msg = OpenSession(request_id, list(context), wire, self.fingerprint, self.config.draft, plain=plain)
         try:
             return await self.client.open(msg)
         except VerifierError as e:
@@ -265,6 +297,38 @@ class EdgeEngine:
             prompt=prompt if isinstance(prompt, str) else None,
         )
 
+    def _request_mode(self) -> tuple[AdaptiveDraftLength, str]:
+        """A new request's draft-length policy and mode: "draft", "plain" or "probe".
+
+        The policy starts from the edge's acceptance over earlier requests once there are
+        ``_PRIOR_ROUNDS`` of them. Where drafting has not been paying (the acceptance model picks k = 0,
+        or ``payoff`` measured drafting slower than the server alone), the request is "plain": one free
+        run from its first token to its last, exactly plain decoding with no round trip that would take
+        it out of the server's batch. Every ``probe_every``-th such request is a "probe" that drafts
+        regardless, so the edge notices when drafts start to pay again.
+        """
+        cfg, prior = self.config, self.acceptance
+        k_max = cfg.max_draft_tokens
+        known = cfg.adaptive and prior.rounds >= _PRIOR_ROUNDS
+        k0 = prior.next_k() if known else min(4, k_max)
+        mode = "draft"
+        if (
+            cfg.adaptive
+            and cfg.plain_fallback
+            and cfg.free_run_tokens > 0
+            and ((known and k0 == 0) or self.payoff.pays() is False)
+        ):
+            self._plain_streak += 1
+            mode = "probe" if self._plain_streak % cfg.probe_every == 0 else "plain"
+            k0 = 0 if mode == "plain" else max(k0, min(2, k_max))
+        else:
+            self._plain_streak = 0
+        if not known:
+            return AdaptiveDraftLength(k_min=0, k_max=k_max, k_init=k0), mode
+        adaptive = AdaptiveDraftLength(k_min=0, k_max=k_max, k_init=k0, alpha_init=prior.alpha,
+                                       draft_cost=prior.draft_cost)  # fmt: skip
+        return adaptive, mode
+
     async def _speculate(
         self, request_id: str, prompt, ids: list[int], params: SamplingParams, proposer: Proposer
     ) -> AsyncIterator[RequestOutput]:
@@ -272,11 +336,14 @@ class EdgeEngine:
         stats = self.edge_stats
         out = _Output(self.tokenizer, params)
         context = list(ids)
-        adaptive = AdaptiveDraftLength(
-            k_min=0, k_max=cfg.max_draft_tokens, k_init=min(4, cfg.max_draft_tokens)
-        )
+        adaptive, mode = self._request_mode()
+        payoff = self.payoff
+        if mode == "plain":
+            self.edge_stats.plain_requests += 1
+        idle_rounds = 0  # rounds since the last one that drafted
         reconnects = 0
-        session, verdict = await self._open(request_id, context, params, 0)
+        plain = mode == "plain"
+        session, verdict = await self._open(request_id, context, params, 0, plain)
         self._sessions[request_id] = session
         in_flight: asyncio.Future | None = None
         try:
@@ -287,35 +354,50 @@ class EdgeEngine:
             ready: Proposal | None = None  # a kept proactive continuation
             round_ = 0
             last = time.perf_counter()
-            idle_rounds = 0  # rounds since the last one that drafted
             while out.finish_reason is None:
-                limit = verdict.draft_limit
-                k = adaptive.next_k(limit) if cfg.adaptive else min(cfg.max_draft_tokens, limit)
-                if k == 0 and limit > 0 and idle_rounds >= cfg.probe_every:
-                    k = min(2, limit)  # probe: drafts may pay again
-                t_draft = time.perf_counter()
-                extra = 1 if cfg.proactive else 0
-                if ready is None and k > 0:
-                    proposal = await self._propose(proposer, context, k + extra)
-                else:
-                    proposal = ready if ready is not None else Proposal([])
-                draft_s = time.perf_counter() - t_draft
-                proposal = self._cut_after_eos(proposal)
-                tokens = proposal.tokens[:k]
-                dists = proposal.dists[:k] if proposal.dists is not None else None
-                bet = proposal.tokens[k] if cfg.proactive and tokens and len(proposal.tokens) > k else None
-                idle_rounds = 0 if tokens else idle_rounds + 1
-                # Nothing to draft: the server decodes alone, for longer while drafting keeps not paying
-                # (each round trip takes this session out of a step, so long runs amortise it).
-                run = cfg.free_run_tokens << min(max(idle_rounds - 1, 0), 3)
-                free_run = 0 if tokens else min(run, params.max_tokens - len(out.token_ids) - 1)
-                draft = Draft(round_ + 1, len(context), tokens, dists, free_run=max(0, free_run))
-                in_flight = asyncio.ensure_future(session.verify(draft))
+                tokens: list[int] = []
                 pending: ProactiveDraft | None = None
-                if bet is not None:
-                    assumed = [*tokens, bet]
-                    continuation = await self._propose(proposer, context + assumed, k + 1)
-                    pending = ProactiveDraft(assumed, continuation)
+                if plain:  # the server decodes alone: one verdict per token, no round trips
+                    in_flight = asyncio.ensure_future(session.next_verdict())
+                else:
+                    limit = verdict.draft_limit
+                    k = adaptive.next_k(limit) if cfg.adaptive else min(cfg.max_draft_tokens, limit)
+                    if (
+                        cfg.adaptive
+                        and cfg.plain_fallback
+                        and k > 0
+                        and mode == "draft"
+                        and (payoff.wants_plain_sample() or payoff.pays() is False)
+                    ):
+                        k = 0  # measure the server alone, or drafting was measured slower than it
+                    if k == 0 and limit > 0 and idle_rounds >= cfg.probe_every:
+                        k = min(2, limit)  # probe: drafts may pay again
+                    t_draft = time.perf_counter()
+                    extra = 1 if cfg.proactive else 0
+                    if ready is None and k > 0:
+                        proposal = await self._propose(proposer, context, k + extra)
+                    else:
+                        proposal = ready if ready is not None else Proposal([])
+                    draft_s = time.perf_counter() - t_draft
+                    proposal = self._cut_after_eos(proposal)
+                    tokens = proposal.tokens[:k]
+                    dists = proposal.dists[:k] if proposal.dists is not None else None
+                    bet = (
+                        proposal.tokens[k] if cfg.proactive and tokens and len(proposal.tokens) > k else None
+                    )
+                    idle_rounds = 0 if tokens else idle_rounds + 1
+                    # Nothing to draft: the server decodes alone, for longer while drafting keeps not paying
+                    # (each round trip takes this session out of a step, so long runs amortise it).
+                    run = cfg.free_run_tokens << min(max(idle_rounds - 1, 0), _MAX_RUN_DOUBLINGS)
+                    free_run = (
+                        0 if tokens else min(run, _MAX_FREE_RUN, params.max_tokens - len(out.token_ids) - 1)
+                    )
+                    draft = Draft(round_ + 1, len(context), tokens, dists, free_run=max(0, free_run))
+                    in_flight = asyncio.ensure_future(session.verify(draft))
+                    if bet is not None:
+                        assumed = [*tokens, bet]
+                        continuation = await self._propose(proposer, context + assumed, k + 1)
+                        pending = ProactiveDraft(assumed, continuation)
                 try:
                     verdict = await in_flight
                 except VerifierError as e:
@@ -330,7 +412,9 @@ class EdgeEngine:
                     logger.warning("session %s broke (%s); re-opening (%d/%d)", request_id, e, reconnects,
                                    cfg.max_reconnects)  # fmt: skip
                     await session.close()
-                    session, verdict = await self._open(request_id, context, params, len(out.token_ids))
+                    session, verdict = await self._open(
+                        request_id, context, params, len(out.token_ids), plain
+                    )
                     self._sessions[request_id] = session
                     round_, ready = 0, None
                     context.extend(verdict.token_ids)
@@ -339,14 +423,25 @@ class EdgeEngine:
                     yield self._request_output(request_id, prompt, ids, out)
                     continue
                 now = time.perf_counter()
+                if plain:
+                    stats.record_round(0, 0, len(verdict.token_ids), now - last, 0.0, verdict.server_seconds)
+                    payoff.record_plain_token(max(now - last, 1e-9), verdict.server_seconds)
+                    last = now
+                    context.extend(verdict.token_ids)
+                    out.extend(verdict)
+                    yield self._request_output(request_id, prompt, ids, out)
+                    continue
                 round_ += 1
                 stats.record_round(len(tokens), verdict.accepted, len(verdict.token_ids), now - last, draft_s,
                                    verdict.server_seconds)  # fmt: skip
+                if tokens:
+                    payoff.record_round(len(verdict.token_ids), now - last, verdict.server_seconds)
                 last = now
                 if cfg.adaptive:
-                    adaptive.update(len(tokens), min(verdict.accepted, len(tokens)))
-                    if verdict.token_cost > 0:  # the server's measured price of a draft token
-                        adaptive.draft_cost = verdict.token_cost
+                    for estimate in (adaptive, self.acceptance):
+                        estimate.update(len(tokens), min(verdict.accepted, len(tokens)))
+                        if verdict.token_cost > 0:  # the server's measured price of a draft token
+                            estimate.draft_cost = verdict.token_cost
                 ready = pending.resolve(verdict.token_ids, self.proactive_stats) if pending else None
                 context.extend(verdict.token_ids)
                 out.extend(verdict)
@@ -360,10 +455,14 @@ class EdgeEngine:
                         break  # the next round's send fails too and re-opens (or aborts) the session
                     now = time.perf_counter()
                     stats.record_round(0, 0, len(verdict.token_ids), now - last, 0.0, verdict.server_seconds)
+                    if now > last:
+                        payoff.record_plain_token(now - last, verdict.server_seconds)
                     last = now
                     context.extend(verdict.token_ids)
                     out.extend(verdict)
                     yield self._request_output(request_id, prompt, ids, out)
+            if out.finish_reason in ("stop", "length"):
+                proposer.learn(list(out.token_ids))
         finally:
             if in_flight is not None and not in_flight.done():
                 in_flight.cancel()

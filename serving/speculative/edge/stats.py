@@ -17,6 +17,7 @@ class EdgeStats:
     """Counters of one edge (all requests), updated round by round."""
 
     requests: int = 0
+    plain_requests: int = 0  # decoded by the server alone: drafting was not paying (one free run)
     rounds: int = 0
     draft_tokens: int = 0  # proposed (sent)
     accepted_tokens: int = 0  # of which accepted
@@ -58,6 +59,7 @@ class EdgeStats:
         tokens = max(1, self.round_tokens)
         return {
             "requests": self.requests,
+            "plain_requests": self.plain_requests,
             "rounds": self.rounds,
             "tokens": self.round_tokens,
             "mean_acceptance_length": self.round_tokens / rounds,

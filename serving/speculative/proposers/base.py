@@ -31,6 +31,8 @@ class Proposer(Protocol):
 
     ``propose(context, k)`` gets every token so far (prompt + accepted output) and returns at most ``k``
     tokens (fewer, even none, when it has no good guess). ``reset()`` forgets any per-sequence state.
+    ``learn(output)`` hands over a finished request's generated tokens: a proposer that drafts from
+    earlier outputs (``SuffixProposer``) keeps them, the others ignore them.
     """
 
     name: str
@@ -41,4 +43,8 @@ class Proposer(Protocol):
 
     def reset(self) -> None:
         """Forget cached state (a new sequence starts)."""
+        ...
+
+    def learn(self, output: list[int]) -> None:
+        """Take note of a finished request's generated tokens."""
         ...

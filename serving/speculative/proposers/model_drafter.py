@@ -124,6 +124,9 @@ class ModelDrafter:
         """Forget the cached tokens (the KV slots are simply overwritten later)."""
         self._cached = []
 
+    def learn(self, output: list[int]) -> None:
+        """Nothing to learn: the model's weights are fixed."""
+
     def propose(self, context: list[int], k: int) -> Proposal:
         """Draft up to ``k`` tokens after ``context`` (every token so far)."""
         if not isinstance(k, int) or isinstance(k, bool) or k < 0:

@@ -54,11 +54,15 @@ class PromptLookupProposer:
 
     def propose(self, context: list[int], k: int) -> Proposal:
         """Up to ``k`` tokens copied from after the latest earlier match of the longest suffix n-gram."""
+        return Proposal(self.lookup(context, k)[0])
+
+    def lookup(self, context: list[int], k: int) -> tuple[list[int], int]:
+        """``propose``'s tokens and the length of the suffix n-gram that matched (0: no match)."""
         if not isinstance(k, int) or isinstance(k, bool) or k < 0:
             raise ValueError(f"k must be an integer >= 0, got {k!r}")
         n_ctx = len(context)
         if k == 0 or n_ctx < self.min_ngram + 1:
-            return Proposal([])
+            return [], 0
         try:
             buf = self._pack(context)
         except OverflowError as e:
@@ -72,8 +76,11 @@ class PromptLookupProposer:
             for t in range(k):
                 i = src + t
                 out.append(context[i] if i < n_ctx else out[i - n_ctx])
-            return Proposal(out)
-        return Proposal([])
+            return out, n
+        return [], 0
+
+    def learn(self, output: list[int]) -> None:
+        """Nothing to learn across requests: the context alone is searched."""
 
     @staticmethod
     def _find(buf: bytes, needle: bytes, end: int) -> int | None:

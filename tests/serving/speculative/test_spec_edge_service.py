@@ -16,6 +16,7 @@ from splitsecond.serving.server.launcher import find_free_port
 from splitsecond.serving.speculative.edge.client import VerifierClient, VerifierError
 from splitsecond.serving.speculative.edge.config import EdgeConfig
 from splitsecond.serving.speculative.edge.engine import EdgeEngine
+from splitsecond.serving.speculative.proposers import Proposal
 from splitsecond.serving.speculative.protocol import Draft, OpenSession, params_to_wire
 from splitsecond.serving.speculative.verifier_service import VerifierConfig, VerifierService
 
@@ -111,6 +112,92 @@ def test_self_speculative_edge_is_lossless(loaded):
     ref, got, summary = run(loaded, body)
     assert got == ref
     assert summary["mean_draft_length"] > 0
+
+
+def test_suffix_edge_learns_from_earlier_outputs_and_stays_lossless(loaded):
+    async def body(engine, service, port):
+        tok = engine.tokenizer
+        questions = ["Write a haiku about the sea.", "Name three colours of autumn leaves."]
+        prompts = [chat(tok, q) for q in (*questions, *questions)]  # the second pass repeats the first
+        params = SamplingParams(temperature=0, max_tokens=24)
+        reference = [await collect(engine.generate(p, params, f"plain-{i}")) for i, p in enumerate(prompts)]
+        # plain_fallback off: every request drafts, so the rounds below measure the cache alone
+        edge = EdgeEngine(EdgeConfig(server=f"127.0.0.1:{port}", draft="suffix", plain_fallback=False))
+        try:
+            got, rounds = [], []
+            for i, p in enumerate(prompts):  # one after another: each request can learn from the ones before
+                before = edge.edge_stats.rounds
+                got.append(await collect(edge.generate(p, params, f"s{i}")))
+                rounds.append(edge.edge_stats.rounds - before)
+            aborted = edge.generate(prompts[0], params, "s-abort")
+            await anext(aborted)
+            await edge.abort("s-abort")
+            await collect(aborted)
+            return reference, got, rounds, edge.spec_summary(), edge.suffix_cache.outputs()
+        finally:
+            await edge.shutdown()
+
+    reference, got, rounds, summary, learned = run(loaded, body)
+    assert got == reference
+    assert learned == reference  # every finished output, in order; the aborted one is not learned
+    stats = summary["suffix_cache"]
+    assert stats["outputs"] == len(reference) and stats["from_cache"] > 0
+    # a repeated answer is drafted from the cache: far fewer verification rounds than the first time
+    assert rounds[2] < rounds[0] and rounds[3] < rounds[1], rounds
+
+
+class _WrongProposer:
+    """Drafts tokens the target never picks (a draft source that never pays)."""
+
+    name = "wrong"
+
+    def propose(self, context, k):
+        return Proposal([3] * k)
+
+    def reset(self):
+        pass
+
+    def learn(self, output):
+        pass
+
+
+def test_edge_falls_back_to_plain_decoding_when_drafts_do_not_pay(loaded):
+    async def body(engine, service, port):
+        tok = engine.tokenizer
+        prompts = [chat(tok, f"Bid {100 + i}.25, ask {100 + i}.27. Order?") for i in range(6)]
+        params = SamplingParams(temperature=0, max_tokens=32)
+        reference = [await collect(engine.generate(p, params, f"plain-{i}")) for i, p in enumerate(prompts)]
+        edge = EdgeEngine(
+            EdgeConfig(server=f"127.0.0.1:{port}", probe_every=4), proposer_factory=_WrongProposer
+        )
+        try:
+            got, drafted = [], []
+            for i, p in enumerate(prompts):
+                before = edge.edge_stats.draft_tokens
+                got.append(await collect(edge.generate(p, params, f"w{i}")))
+                drafted.append(edge.edge_stats.draft_tokens - before)
+            # the server side of a plain session: one verdict per token, no draft in between
+            client = VerifierClient(f"127.0.0.1:{port}")
+            session, first = await client.open(OpenSession("raw", tok.encode(prompts[0]), params_to_wire(params),
+                                                           edge.fingerprint, "none", plain=True))  # fmt: skip
+            tokens = list(first.token_ids)
+            while True:
+                v = await session.next_verdict()
+                assert v.accepted == 0 and len(v.token_ids) == 1 and v.server_seconds > 0
+                tokens.extend(v.token_ids)
+                if v.finish_reason is not None:
+                    break
+            await session.close()
+            await client.close()
+            await wait_idle(engine)
+            return reference, got, drafted, edge.spec_summary(), tokens
+        finally:
+            await edge.shutdown()
+
+    reference, got, drafted, summary, raw = run(loaded, body)
+    assert got == reference and raw == reference[0]
+    assert summary["plain_requests"] >= 2  # drafting was measured not to pay: the server decoded alone
+    assert drafted[0] > 0 and 0 in drafted[2:], drafted
 
 
 def test_proactive_drafts_are_kept_when_the_bet_wins_and_discarded_otherwise(loaded):

@@ -27,6 +27,7 @@ def test_every_message_round_trips():
     params = SamplingParams(temperature=0.7, top_p=0.9, max_tokens=12, stop=["\n"], seed=3)
     msgs = [
         OpenSession("s1", [1, 2, 49151], params_to_wire(params), "abc", "prompt-lookup"),
+        OpenSession("s2", [7], params_to_wire(params), "abc", "suffix", plain=True),
         Draft(3, 120, [5, 6, 7]),
         Draft(4, 123, [9, 10], [SparseDraftDist([9, 4], [0.75, 0.25]), SparseDraftDist([10], [1.0])]),
         VerdictMessage(3, 2, [5, 6, 11], 126, "stop", "\n", 4, 0.0123),
@@ -86,6 +87,11 @@ def test_configs_validate():
         EdgeConfig(server="h:1", draft="self:0")
     assert EdgeConfig(server="h:1", draft="self:8").draft_kind() == ("self", 8)
     assert EdgeConfig(server="h:1", draft="model:other").draft_kind() == ("model", "other")
+    assert EdgeConfig(server="h:1", draft="suffix").draft_kind() == ("suffix", None)
+    for bad, match in [({"suffix_cache_tokens": 0}, "suffix_cache_tokens"), ({"suffix_max_match": 1}, "suffix_max_match"),
+                       ({"plain_fallback": "yes"}, "plain_fallback")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            EdgeConfig(server="h:1", draft="suffix", **bad)
     with pytest.raises(ValueError, match="port"):
         VerifierConfig(port=70000)
     with pytest.raises(ValueError, match="draft_timeout_s"):
@@ -103,5 +109,9 @@ def test_cli_names_bad_edge_and_verifier_settings():
     assert result.exit_code != 0 and "host:port" in result.output
     result = runner.invoke(app, ["edge", "--server", "h:1", "--draft", "ouija"])
     assert result.exit_code != 0 and "draft must be one of" in result.output
+    result = runner.invoke(
+        app, ["edge", "--server", "h:1", "--draft", "suffix", "--suffix-cache-tokens", "0"]
+    )
+    assert result.exit_code != 0 and "suffix_cache_tokens" in result.output
     result = runner.invoke(app, ["serve", "--speculative-edge", "--spec-port", "70000"])
     assert result.exit_code != 0 and "port" in result.output

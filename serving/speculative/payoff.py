@@ -17,8 +17,11 @@ carried a round trip) counts with its arrival interval and its step share.
 Each figure is an exponentially weighted ratio of discounted sums (long rounds weigh by their length).
 ``gain()`` multiplies drafting's advantage on both axes, so drafting goes on while what one side gains
 outweighs what the other loses (a 1.5x cheaper server at equal latency pays; 1.05x cheaper at 1.5x the
-latency does not); ``pays()`` is ``gain() >= 1``, None until drafting has ``min_draft_samples`` rounds
-and plain decoding ``min_plain_samples`` tokens (a few unlucky first rounds must not end drafting).
+latency does not); ``pays()`` is ``gain() >= min_gain``, None until drafting has ``min_draft_samples``
+rounds and plain decoding ``min_plain_samples`` tokens (a few unlucky first rounds must not end
+drafting). The margin (default 1.25) stands for what the session's measurements cannot see: its draft
+tokens lengthen the steps of every session batched with it, and its round trips leave the others in
+smaller batches.
 ``wants_plain_sample()`` asks for a short free run while plain decoding is unmeasured, or last measured
 ``resample_every`` drafted rounds ago (load changes it).
 """
@@ -35,9 +38,13 @@ class DraftPayoff:
         min_draft_samples: int = 16,
         min_plain_samples: int = 8,
         resample_every: int = 64,
+        min_gain: float = 1.25,
     ) -> None:
         if not isinstance(ewma, int | float) or not 0 < ewma <= 1:
             raise ValueError(f"DraftPayoff: ewma must be in (0, 1], got {ewma!r}")
+        if not isinstance(min_gain, int | float) or not 0 < min_gain < float("inf"):
+            raise ValueError(f"DraftPayoff: min_gain must be a positive number, got {min_gain!r}")
+        self.min_gain = float(min_gain)
         for label, v in (("min_draft_samples", min_draft_samples), ("min_plain_samples", min_plain_samples),
                          ("resample_every", resample_every)):  # fmt: skip
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -88,9 +95,9 @@ class DraftPayoff:
         return pace * efficiency
 
     def pays(self) -> bool | None:
-        """Whether drafting is worth it (``gain() >= 1``); None until both sides are measured."""
+        """Whether drafting is worth it (``gain() >= min_gain``); None until both sides are measured."""
         g = self.gain()
-        return None if g is None else g >= 1.0
+        return None if g is None else g >= self.min_gain
 
     def wants_plain_sample(self) -> bool:
         """Whether a short free run should measure plain decoding (unmeasured, or stale) now."""

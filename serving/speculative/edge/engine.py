@@ -329,6 +329,19 @@ class EdgeEngine:
                                        draft_cost=prior.draft_cost)  # fmt: skip
         return adaptive, mode
 
+    def _draft_length(self, adaptive: AdaptiveDraftLength, limit: int, mode: str, idle_rounds: int) -> int:
+        """This round's k: the policy's, capped by the server's ``limit``; 0 (a free run) while the
+        plain pace needs measuring or drafting was measured not to pay (not in a "probe" request); a
+        short probe after ``probe_every`` rounds without a draft."""
+        cfg, payoff = self.config, self.payoff
+        k = adaptive.next_k(limit) if cfg.adaptive else min(cfg.max_draft_tokens, limit)
+        fallback = cfg.adaptive and cfg.plain_fallback and mode == "draft"
+        if k > 0 and fallback and (payoff.wants_plain_sample() or payoff.pays() is False):
+            k = 0
+        if k == 0 and limit > 0 and idle_rounds >= cfg.probe_every:
+            k = min(2, limit)  # probe: drafts may pay again
+        return k
+
     async def _speculate(
         self, request_id: str, prompt, ids: list[int], params: SamplingParams, proposer: Proposer
     ) -> AsyncIterator[RequestOutput]:
@@ -360,18 +373,7 @@ class EdgeEngine:
                 if plain:  # the server decodes alone: one verdict per token, no round trips
                     in_flight = asyncio.ensure_future(session.next_verdict())
                 else:
-                    limit = verdict.draft_limit
-                    k = adaptive.next_k(limit) if cfg.adaptive else min(cfg.max_draft_tokens, limit)
-                    if (
-                        cfg.adaptive
-                        and cfg.plain_fallback
-                        and k > 0
-                        and mode == "draft"
-                        and (payoff.wants_plain_sample() or payoff.pays() is False)
-                    ):
-                        k = 0  # measure the server alone, or drafting was measured slower than it
-                    if k == 0 and limit > 0 and idle_rounds >= cfg.probe_every:
-                        k = min(2, limit)  # probe: drafts may pay again
+                    k = self._draft_length(adaptive, verdict.draft_limit, mode, idle_rounds)
                     t_draft = time.perf_counter()
                     extra = 1 if cfg.proactive else 0
                     if ready is None and k > 0:

@@ -36,6 +36,13 @@ def test_gain_multiplies_pace_and_server_efficiency():
     assert _fed((0, 0.030, 0.010), (0.010, 0.010)).gain() == 0.0
 
 
+def test_drafting_must_win_by_the_margin():
+    # pace 1.1x at equal efficiency: a gain of 1.1 is below the default 1.25 margin
+    p = _fed((11, 0.100, 0.110), (0.010, 0.010))
+    assert p.gain() == pytest.approx(1.1) and p.pays() is False
+    assert _fed((11, 0.100, 0.110), (0.010, 0.010), min_gain=1.0).pays() is True
+
+
 def test_recent_rounds_weigh_more():
     p = _fed((1, 0.020, 0.020), (0.010, 0.010))
     assert p.pays() is False
@@ -60,7 +67,7 @@ def test_plain_samples_are_asked_for_when_missing_or_stale():
 
 def test_validation():
     for bad in [{"ewma": 0}, {"ewma": 1.5}, {"min_draft_samples": 0}, {"min_plain_samples": 1.5},
-                {"resample_every": True}]:  # fmt: skip
+                {"resample_every": True}, {"min_gain": 0}, {"min_gain": float("inf")}]:  # fmt: skip
         with pytest.raises(ValueError, match="DraftPayoff"):
             DraftPayoff(**bad)
     p = DraftPayoff()

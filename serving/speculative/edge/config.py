@@ -34,8 +34,9 @@ class EdgeConfig:
     trip per token (0 disables); consecutive such rounds double the run, up to 8x. With k at 0 it
     still drafts every ``probe_every`` rounds to notice when drafts start to pay again.
     ``plain_fallback`` (with ``adaptive``): where drafting is measured slower than the server decoding
-    alone (``DraftPayoff``), or the acceptance model picks k = 0, new requests are decoded by the server
-    alone (one free run) and every ``probe_every``-th one drafts to re-check; off, every request drafts.
+    alone (``DraftPayoff``), or the acceptance model picks k = 0, new requests open plain sessions that
+    the server decodes alone, and every ``probe_every``-th one drafts to re-check; off, every request
+    drafts.
     """
 
     server: str

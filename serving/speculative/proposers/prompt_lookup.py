@@ -68,7 +68,7 @@ class PromptLookupProposer:
         except OverflowError as e:
             raise ValueError(f"context token ids must fit in 32 bits: {e}") from None
         for n in range(min(self.max_ngram, n_ctx - 1), self.min_ngram - 1, -1):
-            start = self._find(buf, buf[(n_ctx - n) * _WIDTH :], (n_ctx - 1) * _WIDTH)
+            start = last_aligned_match(buf, buf[(n_ctx - n) * _WIDTH :], (n_ctx - 1) * _WIDTH)
             if start is None:
                 continue
             src = start + n  # first copied position; <= n_ctx - 1
@@ -82,13 +82,14 @@ class PromptLookupProposer:
     def learn(self, output: list[int]) -> None:
         """Nothing to learn across requests: the context alone is searched."""
 
-    @staticmethod
-    def _find(buf: bytes, needle: bytes, end: int) -> int | None:
-        """Token index of the last token-aligned occurrence of ``needle`` ending at or before byte ``end``."""
-        while True:
-            r = buf.rfind(needle, 0, end)
-            if r < 0:
-                return None
-            if r % _WIDTH == 0:
-                return r // _WIDTH
-            end = r + len(needle) - 1  # a misaligned hit: search strictly before it
+
+def last_aligned_match(buf: bytes, needle: bytes, end: int) -> int | None:
+    """Token index of the last token-aligned occurrence of ``needle`` ending at or before byte ``end``
+    (``buf`` and ``needle`` hold 4-byte token ids)."""
+    while True:
+        r = buf.rfind(needle, 0, end)
+        if r < 0:
+            return None
+        if r % _WIDTH == 0:
+            return r // _WIDTH
+        end = r + len(needle) - 1  # a misaligned hit: search strictly before it

@@ -30,9 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from splitsecond.serving.speculative.proposers.base import Proposal
-from splitsecond.serving.speculative.proposers.prompt_lookup import PromptLookupProposer
+from splitsecond.serving.speculative.proposers.prompt_lookup import PromptLookupProposer, last_aligned_match
 
-_WIDTH = 4  # bytes per token in the packed log
+_WIDTH = 4  # bytes per token in the packed log (array "i", as prompt lookup packs its context)
 _END = -1  # written after every output; no token id matches it
 
 
@@ -137,19 +137,19 @@ class SuffixCache:
         def needle(n: int) -> bytes:
             return tail[len(tail) - n * _WIDTH :]
 
-        if _last(buf, needle(min_match), len(buf)) is None:
+        if last_aligned_match(buf, needle(min_match), len(buf)) is None:
             return [], 0
         lo, hi = min_match, len(tail) // _WIDTH
         while lo < hi:  # the longest suffix that occurs
             mid = (lo + hi + 1) // 2
-            if _last(buf, needle(mid), len(buf)) is None:
+            if last_aligned_match(buf, needle(mid), len(buf)) is None:
                 hi = mid - 1
             else:
                 lo = mid
         match = lo
         pattern, live, end = needle(match), [], len(buf)
         while len(live) < self.max_occurrences:
-            at = _last(buf, pattern, end)
+            at = last_aligned_match(buf, pattern, end)
             if at is None:
                 break
             live.append(at + match)  # the token after this occurrence (an end marker at worst)
@@ -164,17 +164,6 @@ class SuffixCache:
             out.append(tok)
             live = [i + 1 for i in live if log[i] == tok]
         return out, match
-
-
-def _last(buf: bytes, needle: bytes, end: int) -> int | None:
-    """Token index of the last token-aligned occurrence of ``needle`` ending at or before byte ``end``."""
-    while True:
-        r = buf.rfind(needle, 0, end)
-        if r < 0:
-            return None
-        if r % _WIDTH == 0:
-            return r // _WIDTH
-        end = r + len(needle) - 1  # a misaligned hit: search strictly before it
 
 
 class SuffixProposer:

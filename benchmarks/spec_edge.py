@@ -762,7 +762,8 @@ class Bench:
 
     async def measure(self, users: int, prompts: list[str], max_tokens: int, edge: Any | None, tag: str,
                       reference: dict[int, str] | None) -> dict[str, Any]:  # fmt: skip
-        """One cell: the users' requests, the server's busy-time delta and (edge) the acceptance figures."""
+        """One cell: the users' requests, the server's busy-time delta and (edge) the raw ``EdgeStats`` and
+        ``SuffixStats`` deltas, which :func:`merge_rounds` sums over rounds into the ``edge`` figures."""
         snap = None
         cache = getattr(edge, "suffix_cache", None)
         suffix_before = dataclasses.replace(cache.stats) if cache is not None else None
@@ -782,10 +783,8 @@ class Bench:
         if edge is not None:
             edge.spec_summary()
             cell["_edge_delta"] = edge_stats_delta(snap, edge.edge_stats)
-            cell["edge"] = cell["_edge_delta"].summary()
             if cache is not None:  # which candidate the suffix source drafted from
                 cell["_suffix_delta"] = edge_stats_delta(suffix_before, cache.stats)
-                cell["edge"]["suffix"] = dataclasses.asdict(cell["_suffix_delta"])
         cell["_records"] = records
         return cell
 

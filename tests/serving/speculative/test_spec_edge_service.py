@@ -164,7 +164,7 @@ class _WrongProposer:
 def test_edge_falls_back_to_plain_decoding_when_drafts_do_not_pay(loaded):
     async def body(engine, service, port):
         tok = engine.tokenizer
-        prompts = [chat(tok, f"Bid {100 + i}.25, ask {100 + i}.27. Order?") for i in range(6)]
+        prompts = [chat(tok, f"Bid {100 + i}.25, ask {100 + i}.27. Order?") for i in range(10)]
         params = SamplingParams(temperature=0, max_tokens=32)
         reference = [await collect(engine.generate(p, params, f"plain-{i}")) for i, p in enumerate(prompts)]
         edge = EdgeEngine(
@@ -196,7 +196,8 @@ def test_edge_falls_back_to_plain_decoding_when_drafts_do_not_pay(loaded):
 
     reference, got, drafted, summary, raw = run(loaded, body)
     assert got == reference and raw == reference[0]
-    assert summary["plain_requests"] >= 2  # drafting was measured not to pay: the server decoded alone
+    # drafting was measured not to pay: the server decoded alone (the first 2-3 requests learn that)
+    assert summary["plain_requests"] >= 2, drafted
     assert drafted[0] > 0 and 0 in drafted[2:], drafted
 
 

@@ -311,6 +311,8 @@ def load_hf(gguf: Path) -> tuple[Any, Any]:
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     model.eval()
+    if tok.chat_template is None:  # e.g. Gemma's GGUF: the same built-in template our engine uses
+        tok.chat_template = builtin_chat_template(gguf)
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -388,9 +390,29 @@ def load_llamacpp(gguf: Path) -> Any:
     """llama.cpp (``llama-cpp-python``) on the GGUF, loaded once per run."""
     from llama_cpp import Llama
 
+    template = builtin_chat_template(gguf)
+    handler = None
+    if template is not None:  # llama-cpp-python would fall back to a Llama-2 prompt format
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        handler = Jinja2ChatFormatter(
+            template, eos_token="<end_of_turn>", bos_token="<bos>"
+        ).to_chat_handler()
     return Llama(
-        model_path=str(gguf), n_ctx=1024, n_batch=512, n_threads=os.cpu_count(), verbose=False, seed=0
-    )
+        model_path=str(gguf), n_ctx=1024, n_batch=512, n_threads=os.cpu_count(), verbose=False, seed=0,
+        chat_handler=handler,
+    )  # fmt: skip
+
+
+def builtin_chat_template(gguf: Path) -> str | None:
+    """The chat template our engine uses for a GGUF that carries none (None when it has its own)."""
+    from splitsecond.serving.loader.chat_templates import BUILTIN_CHAT_TEMPLATES
+    from splitsecond.serving.loader.gguf_file import GGUFFile
+
+    meta = GGUFFile(gguf).metadata
+    if meta.get("tokenizer.chat_template"):
+        return None
+    return BUILTIN_CHAT_TEMPLATES.get(meta.get("general.architecture"))
 
 
 def bench_llamacpp(llm: Any, quick: bool, progress: Progress, round_index: int = 0) -> dict[str, Any]:
@@ -520,9 +542,9 @@ def summarise(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def print_table(rows: list[dict[str, Any]], console: Console) -> None:
-    """The results as a rich table."""
-    t = Table(title="serving_http: SplitSecond engine over HTTP vs peers (medians over rounds)")
+def print_table(rows: list[dict[str, Any]], console: Console, title: str = "serving_http") -> None:
+    """One model's results as a rich table."""
+    t = Table(title=title)
     for col in ("figure", "ours", "HF transformers", "x vs HF", "llama.cpp", "x vs llama.cpp", "goal", "met"):
         t.add_column(col, justify="left" if col in ("figure", "goal") else "right")
 
@@ -540,11 +562,120 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(t)
 
 
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def start_times(model: str, server_args: list[str]) -> dict[str, float]:
+    """Seconds from ``splitsecond serve`` to a ready ``/health``: cold (no prepared weights: the GGUF
+    is dequantised) and warm (the prepared-weights cache entry exists, as on every later start)."""
+    from splitsecond.serving.server import start_server_subprocess
+
+    def start(env: dict[str, str]) -> float:
+        server, seconds = _timed(lambda: start_server_subprocess(model, extra_args=server_args, env=env))
+        server.stop()
+        return seconds
+
+    cold = start({"SPLITSECOND_WEIGHT_CACHE": "0"})
+    start({})  # writes the cache entry if this machine had none
+    return {"cold": cold, "warm": start({})}
+
+
+def bench_model(model: str, args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """Every figure of one model, for us and the peers, in rounds (see module docstring)."""
+    from splitsecond.serving import resolve_model
+    from splitsecond.serving.server import start_server_subprocess
+
+    gguf = Path(resolve_model(model).path)
+    results: dict[str, Any] = {"model": model, "weights": gguf.name}
+    rounds: list[dict[str, Any]] = []
+    results["rounds"] = rounds
+    load_s: dict[str, Any] = {}
+    results["load_s"] = load_s
+    with Progress(console=console, transient=True) as progress, contextlib.ExitStack() as stack:
+        api_base = args.api_base
+        if api_base is None:
+            load_s["ours"] = start_times(model, args.server_arg)
+            server = stack.enter_context(start_server_subprocess(model, extra_args=args.server_arg))
+            api_base = server.api_base
+        hf = lcpp = None
+        if not args.skip_hf:
+            hf, load_s["hf_transformers"] = _timed(lambda: load_hf(gguf))
+        if not args.skip_llamacpp:
+            try:
+                lcpp, load_s["llamacpp"] = _timed(lambda: load_llamacpp(gguf))
+            except ImportError:
+                results["llamacpp_note"] = "llama-cpp-python is not installed; peer skipped"
+        for r in range(args.rounds or (2 if args.quick else 3)):
+            rd: dict[str, Any] = {"ours": asyncio.run(bench_server(api_base, model, args.quick, progress, r))}
+            rd["hf_transformers"] = None if hf is None else bench_hf(hf, args.quick, progress)
+            rd["llamacpp"] = None if lcpp is None else bench_llamacpp(lcpp, args.quick, progress, r)
+            rounds.append(rd)
+            console.log(f"{model}: round {r + 1} done")
+        del hf, lcpp
+    new_tokens = _median([rd["ours"]["decision_latency_s"]["new_prompt_tokens"] for rd in rounds])
+    results["decision_compute_floor"] = decision_compute_floor(gguf, int(new_tokens or 1))
+    results["summary"] = summarise(rounds)
+    return results
+
+
+def ladder_rows(per_model: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model: load times and the headline figures beside both peers (README table)."""
+    rows = []
+    for model, res in per_model.items():
+        by_name = {r["figure"]: r for r in res["summary"]}
+        load = res.get("load_s", {})
+        rows.append({
+            "model": model,
+            "load_cold_s": (load.get("ours") or {}).get("cold"),
+            "load_warm_s": (load.get("ours") or {}).get("warm"),
+            "load_hf_s": load.get("hf_transformers"),
+            "load_llamacpp_s": load.get("llamacpp"),
+            **{f"{key}_{who}": by_name[figure][who]
+               for key, figure in (("decode", "single-stream decode"), ("c16", "throughput @ 16 concurrent"),
+                                   ("decision_p50", "decision latency p50"))
+               for who in ("ours", "hf", "llamacpp", "speedup_vs_hf", "speedup_vs_llamacpp")},
+        })  # fmt: skip
+    return rows
+
+
+def print_ladder(rows: list[dict[str, Any]], console: Console) -> None:
+    """The per-model table: ours, then the ratio against transformers (HF) and llama.cpp (lcpp)."""
+    t = Table(title="serving_http: the model ladder (medians over rounds; x = ours vs peer, > 1 is faster)")
+    for col in ("model", "start cold / warm", "HF / lcpp load", "decode tok/s", "16 concurrent tok/s",
+                "decision p50"):  # fmt: skip
+        t.add_column(col, justify="left" if col == "model" else "right")
+
+    def num(v: float | None, f: str) -> str:
+        return "-" if v is None else format(v, f)
+
+    def cell(r: dict[str, Any], key: str, scale: float, f: str, unit: str) -> str:
+        ours = r[f"{key}_ours"]
+        v = "-" if ours is None else f"{ours * scale:{f}} {unit}"
+        return f"{v} ({num(r[f'{key}_speedup_vs_hf'], '.2f')}x HF, {num(r[f'{key}_speedup_vs_llamacpp'], '.2f')}x lcpp)"
+
+    for r in rows:
+        t.add_row(
+            r["model"],
+            f"{num(r['load_cold_s'], '.1f')} / {num(r['load_warm_s'], '.1f')} s",
+            f"{num(r['load_hf_s'], '.1f')} / {num(r['load_llamacpp_s'], '.1f')} s",
+            cell(r, "decode", 1, ".1f", ""),
+            cell(r, "c16", 1, ".1f", ""),
+            cell(r, "decision_p50", 1000, ".0f", "ms"),
+        )
+    console.print(t)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark, print the table, write the JSON; returns the results."""
+    """Run the benchmark on each model, print the tables, write the JSON; returns the results."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and tokens (a few minutes)")
-    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument(
+        "--model", action="append", default=None,
+        help="model to measure (repeatable; default: every installed model of the ladder)",
+    )  # fmt: skip
     ap.add_argument("--skip-hf", action="store_true", help="leave out the transformers peer")
     ap.add_argument("--skip-llamacpp", action="store_true", help="leave out the llama.cpp peer")
     ap.add_argument(
@@ -560,57 +691,49 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.error(f"--rounds must be at least 1, got {args.rounds}")
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-    from splitsecond.serving import resolve_model
-    from splitsecond.serving.server import start_server_subprocess
+    models = args.model or installed_ladder()
+    if args.api_base is not None and len(models) != 1:
+        ap.error("--api-base measures one running server: name its model with one --model")
 
     console = Console()
     if not console.is_terminal:
-        console = Console(width=160)
-    gguf = Path(resolve_model(args.model).path)
+        console = Console(width=200)
     results: dict[str, Any] = {"benchmark": "serving_http", "date": dt.datetime.now(dt.UTC).isoformat(),
-                               "machine": machine_info(), "model": args.model, "weights": str(gguf.name),
-                               "quick": args.quick}  # fmt: skip
-    rounds: list[dict[str, Any]] = []
-    results["rounds"] = rounds
-    with Progress(console=console, transient=True) as progress, contextlib.ExitStack() as stack:
-        api_base = args.api_base
-        if api_base is None:
-            server = stack.enter_context(start_server_subprocess(args.model, extra_args=args.server_arg))
-            api_base = server.api_base
-        hf = lcpp = None
-        if not args.skip_hf:
-            hf = load_hf(gguf)
-        if not args.skip_llamacpp:
-            try:
-                lcpp = load_llamacpp(gguf)
-            except ImportError:
-                results["llamacpp_note"] = "llama-cpp-python is not installed; peer skipped"
-        for r in range(args.rounds or (2 if args.quick else 3)):
-            rd: dict[str, Any] = {
-                "ours": asyncio.run(bench_server(api_base, args.model, args.quick, progress, r))
-            }
-            rd["hf_transformers"] = None if hf is None else bench_hf(hf, args.quick, progress)
-            rd["llamacpp"] = None if lcpp is None else bench_llamacpp(lcpp, args.quick, progress, r)
-            rounds.append(rd)
-            console.log(f"round {r + 1}: done")
-    new_tokens = _median([rd["ours"]["decision_latency_s"]["new_prompt_tokens"] for rd in rounds])
-    results["decision_compute_floor"] = decision_compute_floor(gguf, int(new_tokens or 1))
-    rows = summarise(rounds)
-    results["summary"] = rows
-    print_table(rows, console)
-    floor = results["decision_compute_floor"]
-    console.print(f"decision: {floor['new_tokens']} new prompt tokens per decision; their projections at "
-                  f"{floor['gemm_gflops']:.0f} GFLOP/s (hot-cache GEMM) take at least "
-                  f"{floor['floor_s'] * 1000:.0f} ms on this CPU")  # fmt: skip
-    if "llamacpp_note" in results:
-        console.print(f"[yellow]{results['llamacpp_note']}[/]")
+                               "machine": machine_info(), "quick": args.quick, "models": {}}  # fmt: skip
+    for model in models:
+        res = bench_model(model, args, console)
+        results["models"][model] = res
+        print_table(
+            res["summary"], console, title=f"serving_http: {model} over HTTP vs peers (medians over rounds)"
+        )
+        floor = res["decision_compute_floor"]
+        console.print(f"decision: {floor['new_tokens']} new prompt tokens per decision; their projections at "
+                      f"{floor['gemm_gflops']:.0f} GFLOP/s (hot-cache GEMM) take at least "
+                      f"{floor['floor_s'] * 1000:.0f} ms on this CPU")  # fmt: skip
+        if "llamacpp_note" in res:
+            console.print(f"[yellow]{res['llamacpp_note']}[/]")
+    results["ladder"] = ladder_rows(results["models"])
+    print_ladder(results["ladder"], console)
     load = results["machine"]["loadavg_1m"]
     console.print(f"1-minute load average at the start: {load:.2f} on {results['machine']['cores']} cores.")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     console.print(f"wrote {args.out}")
     return results
+
+
+def installed_ladder() -> list[str]:
+    """The ladder's models whose packages are installed, smallest first."""
+    from splitsecond.serving import resolve_model
+
+    names = []
+    for name in ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"):
+        try:
+            resolve_model(name)
+        except (FileNotFoundError, ValueError):
+            continue
+        names.append(name)
+    return names
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 Input is a list of ``ForwardItem`` — for each sequence, the new tokens to run (a prefill chunk, one
 decode token, or k tokens to verify) with their start position and block table. The runner flattens
-them, builds ``AttentionMetadata`` once (slot indices, gathered block tables, masks) and returns the
-logits of the items that asked for them (``logits_rows`` of each item: by default the last token; a
-speculative verifier asks for all k).
+them, builds ``AttentionMetadata`` once (slot indices, gathered block tables, masks; for a model with
+sliding-window layers also one set of groups per window size) and returns the logits of the items that
+asked for them (``logits_rows`` of each item: by default the last token; a speculative verifier asks for
+all k).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 
 from splitsecond.serving.engine.kv_cache import KVCache
 from splitsecond.serving.layers.attention import AttentionGroup, AttentionMetadata
-from splitsecond.serving.models.llama import LlamaForCausalLM
+from splitsecond.serving.models import CausalLM
 
 logger = logging.getLogger(__name__)
 
@@ -38,20 +39,25 @@ class ForwardItem:
 class ModelRunner:
     """Runs the model on a batch of ``ForwardItem`` and returns float32 logits ``[sum(num_logits), V]``."""
 
-    def __init__(self, model: LlamaForCausalLM, kv_cache: KVCache, device: str) -> None:
+    def __init__(self, model: CausalLM | None, kv_cache: KVCache, device: str) -> None:
         self.model = model
         self.kv_cache = kv_cache
         self.block_size = kv_cache.block_size
         self.device = torch.device(device)
         self.num_forward_passes = 0
+        # the sliding windows the model's layers use; groups are built for each once per pass
+        self.attention_windows: tuple[int, ...] = model.config.attention_windows if model is not None else ()
 
     def _tensor(self, data, dtype=torch.long) -> torch.Tensor:
         return torch.tensor(data, dtype=dtype, device=self.device)
 
     def build_metadata(
-        self, items: list[ForwardItem]
+        self, items: list[ForwardItem], windows: tuple[int, ...] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, AttentionMetadata]:
-        """(input_ids [T], positions [T], attention metadata) for ``items``."""
+        """(input_ids [T], positions [T], attention metadata) for ``items``.
+
+        ``windows``: the sliding windows to build groups for (default: the model's ``attention_windows``).
+        """
         bs = self.block_size
         ids: list[int] = []
         pos: list[int] = []
@@ -69,12 +75,19 @@ class ModelRunner:
         T = len(ids)
         decode = [i for i, it in enumerate(items) if len(it.token_ids) == 1]
         longer = [i for i, it in enumerate(items) if len(it.token_ids) > 1]
-        groups = [self._group(items, g, starts, single=len(items) == 1) for g in (decode, longer) if g]
+        members = [g for g in (decode, longer) if g]
+        groups = [self._group(items, g, starts, single=len(items) == 1) for g in members]
+        windows = self.attention_windows if windows is None else windows
+        window_groups = {
+            w: [self._window_group(items, m, g, w) for m, g in zip(members, groups, strict=True)]
+            for w in windows
+        }
         meta = AttentionMetadata(
             slot_blocks=self._tensor(slot_blocks),
             slot_offsets=self._tensor(slot_offsets),
             groups=groups,
             num_tokens=T,
+            window_groups=window_groups,
         )
         return self._tensor(ids), self._tensor(pos), meta
 
@@ -117,6 +130,50 @@ class ModelRunner:
         )
         return AttentionGroup(
             self._tensor(key_blocks), self._tensor(qi), mask[:, None], None, out_valid, out_index
+        )
+
+    def _window_group(
+        self, items: list[ForwardItem], members: list[int], full: AttentionGroup, window: int
+    ) -> AttentionGroup:
+        """``full`` (the group's global-attention form) restricted to keys ``p - window < k <= p``.
+
+        Only the blocks the window reaches are gathered; ``full`` itself serves when every query's window
+        covers the whole context (no extra gather or mask).
+        """
+        bs = self.block_size
+        q_lens = [len(items[i].token_ids) for i in members]
+        ctx = [items[i].start_pos + q for i, q in zip(members, q_lens, strict=True)]
+        if max(ctx) <= window:
+            return full
+        lo = [max(0, c - q - window + 1) for c, q in zip(ctx, q_lens, strict=True)]  # first key in reach
+        first = [x // bs for x in lo]
+        last = [(c + bs - 1) // bs for c in ctx]
+        if len(members) == 1:
+            i, q, c, lo0, fb = members[0], q_lens[0], ctx[0], lo[0], first[0]
+            blocks = self._tensor([items[i].block_table[fb : last[0]]])
+            mask = None
+            if q > 1:  # keys lo0..c-1 against queries c-q..c-1: causal and inside the window
+                kpos = torch.arange(lo0, c, device=self.device)[None, :]
+                qpos = torch.arange(c - q, c, device=self.device)[:, None]
+                mask = ((kpos <= qpos) & (kpos > qpos - window))[None, None]
+            return AttentionGroup(
+                blocks, full.query_index, mask, c - fb * bs, None, full.out_index, key_start=lo0 - fb * bs
+            )
+        NB = max(b - a for a, b in zip(first, last, strict=True))
+        tables = [
+            items[i].block_table[a:b] + [0] * (NB - (b - a))
+            for i, a, b in zip(members, first, last, strict=True)
+        ]
+        Q = max(q_lens)
+        kpos = self._tensor([a * bs for a in first])[:, None] + torch.arange(NB * bs, device=self.device)
+        # padding queries repeat their sequence's last real query, so no row is fully masked
+        qpos = self._tensor(
+            [[c - q + min(j, q - 1) for j in range(Q)] for c, q in zip(ctx, q_lens, strict=True)]
+        )
+        kpos, qpos = kpos[:, None, :], qpos[:, :, None]
+        mask = (kpos <= qpos) & (kpos > qpos - window)  # [B, Q, NB * bs]
+        return AttentionGroup(
+            self._tensor(tables), full.query_index, mask[:, None], None, full.out_valid, full.out_index
         )
 
     @torch.inference_mode()

@@ -6,6 +6,11 @@ gathers its KV blocks ([B, num_blocks * block_size] keys, padded) and runs
 past. This serves prefill chunks, decode (1 new token) and speculative verification (k new tokens) alike.
 Decodes are grouped apart from longer queries so a batch of decodes is not padded to a prefill's length.
 
+Sliding-window layers (Gemma 3's local layers) keep their K/V in the same paged cache as every other
+layer; they attend through ``AttentionMetadata.window_groups[window]``: groups built once per pass for
+that window, which gather only the blocks the window reaches and mask keys at ``p - k >= window``
+(Hugging Face's convention: a query at position p sees keys ``p - window < k <= p``).
+
 On CPU, short queries (decode, verification) in bf16/fp16 are attended in float32: PyTorch's bf16 CPU
 SDPA kernel costs 6x the float32 one on a batch of 16 decodes over 300 tokens (2.5 ms against 0.4 ms per
 layer, casts included, on AVX-512 BF16), while for long prefill queries the two are even.
@@ -13,7 +18,7 @@ layer, casts included, on AVX-512 BF16), while for long prefill queries the two 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +31,7 @@ class AttentionGroup:
 
     ``query_index`` ([B, Q]) indexes the flat token dimension (None: the group is all tokens in order,
     B == 1). ``mask`` ([B, 1, Q, NB * block_size], True = attend) is None when nothing needs masking.
-    ``key_len`` trims the gathered keys (B == 1 only) so no mask is needed for a single decode.
+    ``key_start:key_len`` trims the gathered keys (B == 1 only) so no mask is needed for a single decode.
     ``out_valid`` ([B * Q] bool) selects real (non-padding) queries; ``out_index`` their flat positions.
     """
 
@@ -36,6 +41,7 @@ class AttentionGroup:
     key_len: int | None
     out_valid: torch.Tensor | None
     out_index: torch.Tensor | None
+    key_start: int = 0
 
 
 @dataclass
@@ -46,6 +52,19 @@ class AttentionMetadata:
     slot_offsets: torch.Tensor  # [T] offset inside that block
     groups: list[AttentionGroup]
     num_tokens: int
+    window_groups: dict[int, list[AttentionGroup]] = field(default_factory=dict)  # by sliding window
+
+    def groups_for(self, window: int | None) -> list[AttentionGroup]:
+        """The groups a layer with sliding window ``window`` (None: global attention) attends through."""
+        if window is None:
+            return self.groups
+        groups = self.window_groups.get(window)
+        if groups is None:
+            raise ValueError(
+                f"this pass's metadata has no groups for sliding window {window} "
+                f"(built for {sorted(self.window_groups)}): build it with the model's attention_windows"
+            )
+        return groups
 
 
 def _gather_blocks(cache: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
@@ -61,15 +80,43 @@ UPCAST_MAX_QUERY = 16
 """On CPU, reduced-precision groups with at most this many queries per sequence attend in float32."""
 
 
-class PagedAttention(nn.Module):
-    """Store new K/V into the paged cache and attend (GQA) over each sequence's blocks."""
+def _softcapped_attention(q, k, v, mask, scale: float, softcap: float) -> torch.Tensor:
+    """Attention with ``softcap * tanh(scores / softcap)`` logits (no SDPA kernel takes a softcap).
 
-    def __init__(self, num_heads: int, num_kv_heads: int, head_dim: int) -> None:
+    q: [B, H, Q, D]; k, v: [B, KVH, K, D]; mask: [B, 1, Q, K] bool or None -> [B, H, Q, D].
+    """
+    groups = q.shape[1] // k.shape[1]
+    if groups > 1:
+        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+    scores = torch.tanh((q @ k.transpose(-1, -2)) * (scale / softcap)) * softcap
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores.float(), dim=-1).to(q.dtype) @ v
+
+
+class PagedAttention(nn.Module):
+    """Store new K/V into the paged cache and attend (GQA) over each sequence's blocks.
+
+    ``scale`` defaults to ``head_dim ** -0.5``; ``sliding_window`` restricts each query to the last
+    ``sliding_window`` positions; ``softcap`` caps the attention logits (Gemma 2 style; None: off).
+    """
+
+    def __init__(
+        self,
+        num_heads: int,
+        num_kv_heads: int,
+        head_dim: int,
+        scale: float | None = None,
+        sliding_window: int | None = None,
+        softcap: float | None = None,
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
         self.head_dim = head_dim
-        self.scale = head_dim**-0.5
+        self.scale = head_dim**-0.5 if scale is None else scale
+        self.sliding_window = sliding_window
+        self.softcap = softcap
         self.gqa = num_heads != num_kv_heads
 
     def forward(
@@ -86,33 +133,30 @@ class PagedAttention(nn.Module):
         v_cache[meta.slot_blocks, meta.slot_offsets] = v
         T = meta.num_tokens
         out = None
-        for g in meta.groups:
+        groups = meta.groups if self.sliding_window is None else meta.groups_for(self.sliding_window)
+        for g in groups:
             qg = q.unsqueeze(0) if g.query_index is None else q[g.query_index]  # [B, Q, H, D]
             B, NB = g.key_blocks.shape
             kg = _gather_blocks(k_cache, g.key_blocks).view(B, -1, self.num_kv_heads, self.head_dim)
             vg = _gather_blocks(v_cache, g.key_blocks).view(B, -1, self.num_kv_heads, self.head_dim)
             if g.key_len is not None:
-                kg, vg = kg[:, : g.key_len], vg[:, : g.key_len]
+                kg, vg = kg[:, g.key_start : g.key_len], vg[:, g.key_start : g.key_len]
             dtype = qg.dtype
             if dtype != torch.float32 and qg.device.type == "cpu" and qg.shape[1] <= UPCAST_MAX_QUERY:
                 qg, kg, vg = qg.float(), kg.float(), vg.float()
-            o = (
-                F.scaled_dot_product_attention(
-                    qg.transpose(1, 2),
-                    kg.transpose(1, 2),
-                    vg.transpose(1, 2),
-                    attn_mask=g.mask,
-                    scale=self.scale,
-                    enable_gqa=self.gqa,
+            qt, kt, vt = qg.transpose(1, 2), kg.transpose(1, 2), vg.transpose(1, 2)
+            if self.softcap is None:
+                o = F.scaled_dot_product_attention(
+                    qt, kt, vt, attn_mask=g.mask, scale=self.scale, enable_gqa=self.gqa
                 )
-                .transpose(1, 2)
-                .to(dtype)
-            )  # [B, Q, H, D]
+            else:
+                o = _softcapped_attention(qt, kt, vt, g.mask, self.scale, self.softcap)
+            o = o.transpose(1, 2).to(dtype)  # [B, Q, H, D]
             if g.query_index is None:
                 return o.reshape(T, self.num_heads * self.head_dim)
             o = o.reshape(-1, self.num_heads, self.head_dim)
             if out is None:
-                if len(meta.groups) == 1 and g.out_valid is None:
+                if len(groups) == 1 and g.out_valid is None:
                     return o.reshape(T, self.num_heads * self.head_dim)  # covers all tokens, in order
                 out = q.new_empty(T, self.num_heads, self.head_dim)
             if g.out_valid is None:

@@ -62,6 +62,30 @@ class Int4Weight:
         sz = torch.stack([scale_d.t(), zero_d.t()], dim=-1).contiguous()
         return cls(packed, sz, float(err.max()))
 
+    @classmethod
+    def from_codes(
+        cls, codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, dtype: torch.dtype
+    ) -> Int4Weight:
+        """Re-encode a checkpoint's own 4-bit grid: codes [out, in] in 0..15, ``w = scale * q + offset``
+        per group of ``GROUP_SIZE`` (scale, offset: [out, in / GROUP_SIZE]); exact up to rounding the
+        scale and zero to ``dtype`` (``loader.quant_codes`` reads them from Q4_0 / Q4_1 / Q4_K)."""
+        out_f, in_f = codes.shape
+        if in_f % GROUP_SIZE or scale.shape != (out_f, in_f // GROUP_SIZE) or offset.shape != scale.shape:
+            raise ValueError(f"codes {tuple(codes.shape)} do not match scales {tuple(scale.shape)}")
+        scale_d = scale.float().to(dtype)
+        zero_d = (offset.float() + 8 * scale.float()).to(dtype)
+        g = codes.view(out_f, -1, GROUP_SIZE).float()
+        recon = (g - 8) * scale_d.float()[..., None] + zero_d.float()[..., None]
+        exact = g * scale.float()[..., None] + offset.float()[..., None]
+        # a group's range; a group whose scale is 0 holds one value, so its size is the measure
+        span = torch.maximum(15 * scale.float().abs(), offset.float().abs()).clamp(
+            min=torch.finfo(torch.float32).tiny
+        )
+        err = (recon - exact).abs().amax(-1) / span
+        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes.to(torch.int32).contiguous(), 1)
+        sz = torch.stack([scale_d.t(), zero_d.t()], dim=-1).contiguous()
+        return cls(packed, sz, float(err.max()))
+
     def matmul(self, x: torch.Tensor) -> torch.Tensor:
         """``x @ W.T`` for x [rows, in] in the dtype of the scales."""
         return torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.packed, GROUP_SIZE, self.scales_and_zeros)

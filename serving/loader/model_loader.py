@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 import torch
 
-from splitsecond.serving.loader.gguf import load_gguf
+from splitsecond.serving.loader.gguf import FourBitSources, load_gguf
 from splitsecond.serving.loader.registry import ResolvedModel, resolve_model
 from splitsecond.serving.loader.safetensors import load_safetensors_folder
 from splitsecond.serving.loader.tokenizer import Tokenizer
-from splitsecond.serving.models.llama import LlamaForCausalLM
+from splitsecond.serving.loader.weight_cache import PreparedWeights
+from splitsecond.serving.models import CausalLM, model_class_for
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 class LoadedModel:
     """A model ready to serve: the module, its tokenizer and where it came from."""
 
-    model: LlamaForCausalLM
+    model: CausalLM
     tokenizer: Tokenizer
     resolved: ResolvedModel
 
@@ -41,13 +42,16 @@ def load_model(model: str, dtype: torch.dtype, device: str) -> LoadedModel:
     t0 = time.perf_counter()
     resolved = resolve_model(model)
     if resolved.format == "gguf":
-        config, state, tokenizer = load_gguf(resolved.path)
+        config, state, tokenizer = load_gguf(resolved.path, dtype, PreparedWeights())
     else:
         config, state, tokenizer = load_safetensors_folder(resolved.path)
     rope_freqs = state.pop("rope_freqs", None)
-    module = LlamaForCausalLM(config).to(device=device, dtype=dtype)  # weights uninitialised until loaded
+    # weights stay uninitialised until loaded
+    module = model_class_for(config)(config).to(device=device, dtype=dtype)
     module.rotary.build_tables(rope_freqs.float() if rope_freqs is not None else None, dtype)
     module.load_hf_state_dict(state)
+    if resolved.format == "gguf":
+        module.four_bit_sources = FourBitSources(resolved.path, config)
     module.eval().requires_grad_(False)
     logger.info(
         "loaded %s (%s) in %.1fs on %s as %s",

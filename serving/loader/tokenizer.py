@@ -1,8 +1,10 @@
 """``Tokenizer``: a fast (Rust ``tokenizers``) tokenizer plus the model's chat template.
 
-Built either from a GGUF file's metadata (byte-level BPE from ``tokenizer.ggml.tokens/merges``) or from a
-Hugging Face folder (``tokenizer.json`` + ``tokenizer_config.json``). The chat template is a Jinja2
-template rendered the way ``transformers`` renders it (sandboxed, ``trim_blocks``/``lstrip_blocks``).
+Built either from a GGUF file's metadata (byte-level BPE from ``tokenizer.ggml.tokens/merges``, or
+SentencePiece from tokens/scores/types, see ``sentencepiece_gguf``) or from a Hugging Face folder
+(``tokenizer.json`` + ``tokenizer_config.json``). The chat template is a Jinja2 template rendered the way
+``transformers`` renders it (sandboxed, ``trim_blocks``/``lstrip_blocks``); a GGUF without one gets its
+architecture's built-in template (``chat_templates``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,33 @@ from pathlib import Path
 from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as _FastTokenizer
 
+from splitsecond.serving.loader.chat_templates import builtin_chat_template
+from splitsecond.serving.loader.sentencepiece_gguf import build_sentencepiece_tokenizer
+
 logger = logging.getLogger(__name__)
 
 # GGUF token types (llama.cpp's llama_token_type).
 _TOKEN_CONTROL = 3
 _TOKEN_USER_DEFINED = 4
+
+SUPPORTED_TOKENIZER_MODELS = ("gpt2", "llama")
+"""GGUF ``tokenizer.ggml.model`` values ``Tokenizer.from_gguf_metadata`` builds."""
+
+# Token texts llama.cpp treats as end of generation (llama_vocab::load, special_eog_ids).
+_END_OF_GENERATION_TEXTS = frozenset(
+    {
+        "<|eot_id|>",
+        "<|im_end|>",
+        "<|end|>",
+        "<end_of_turn>",
+        "<|endoftext|>",
+        "<|eom_id|>",
+        "<EOT>",
+        "_<EOT>",
+        "<|end_of_text|>",
+        "<end_of_utterance>",
+    }
+)
 
 _GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 _LLAMA3_SPLIT = (
@@ -133,45 +157,32 @@ class Tokenizer:
     # --- constructors ----------------------------------------------------------------------------
     @classmethod
     def from_gguf_metadata(cls, meta: dict) -> Tokenizer:
-        """Build from GGUF metadata (``tokenizer.ggml.*``); supports byte-level BPE (``model == gpt2``)."""
+        """Build from GGUF metadata (``tokenizer.ggml.*``): byte-level BPE (``gpt2``) or SentencePiece
+        (``llama``). Without ``tokenizer.chat_template``, an architecture's built-in template is used."""
         kind = meta.get("tokenizer.ggml.model")
-        if kind != "gpt2":
+        if kind == "gpt2":
+            fast = _byte_level_bpe(meta)
+            add_bos_default = False
+        elif kind == "llama":
+            fast = build_sentencepiece_tokenizer(meta)
+            # llama.cpp's defaults for SentencePiece vocabularies: BOS added, <s> = 1, </s> = 2
+            meta = {"tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2, **meta}
+            add_bos_default = True
+        else:
             raise ValueError(
-                f"GGUF tokenizer model {kind!r} is not supported; supported: 'gpt2' (byte-level BPE)"
+                f"GGUF tokenizer model {kind!r} is not supported; supported: "
+                "'gpt2' (byte-level BPE), 'llama' (SentencePiece)"
             )
         tokens: list[str] = meta["tokenizer.ggml.tokens"]
-        merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
-        types: list[int] = meta.get("tokenizer.ggml.token_type") or [1] * len(tokens)
-        vocab = {t: i for i, t in enumerate(tokens)}
-        bpe = models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False)
-        fast = _FastTokenizer(bpe)
-        fast.pre_tokenizer = _pre_tokenizer_for(meta.get("tokenizer.ggml.pre"))
-        fast.decoder = decoders.ByteLevel()
-        control = [
-            AddedToken(t, special=True, normalized=False)
-            for t, ty in zip(tokens, types, strict=False)
-            if ty == _TOKEN_CONTROL
-        ]
-        user = [
-            AddedToken(t, special=False, normalized=False)
-            for t, ty in zip(tokens, types, strict=False)
-            if ty == _TOKEN_USER_DEFINED
-        ]
-        if control:
-            fast.add_special_tokens(control)
-        if user:
-            fast.add_tokens(user)
-        eos = meta.get("tokenizer.ggml.eos_token_id")
-        eos_ids = [int(eos)] if eos is not None else []
-        eot = meta.get("tokenizer.ggml.eot_token_id")
-        if eot is not None:
-            eos_ids.append(int(eot))
+        template = meta.get("tokenizer.chat_template") or builtin_chat_template(
+            meta.get("general.architecture")
+        )
         return cls(
             fast,
             bos_token_id=_opt_int(meta.get("tokenizer.ggml.bos_token_id")),
-            eos_token_ids=eos_ids,
-            add_bos_token=bool(meta.get("tokenizer.ggml.add_bos_token", False)),
-            chat_template=meta.get("tokenizer.chat_template"),
+            eos_token_ids=_end_of_generation_ids(meta, tokens),
+            add_bos_token=bool(meta.get("tokenizer.ggml.add_bos_token", add_bos_default)),
+            chat_template=template,
             pad_token_id=_opt_int(meta.get("tokenizer.ggml.padding_token_id")),
         )
 
@@ -229,6 +240,49 @@ class Tokenizer:
 
 def _opt_int(value) -> int | None:
     return None if value is None else int(value)
+
+
+def _byte_level_bpe(meta: dict) -> _FastTokenizer:
+    """A GGUF's byte-level BPE vocabulary (``tokenizer.ggml.tokens/merges``) as a fast tokenizer."""
+    tokens: list[str] = meta["tokenizer.ggml.tokens"]
+    merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
+    types: list[int] = meta.get("tokenizer.ggml.token_type") or [1] * len(tokens)
+    vocab = {t: i for i, t in enumerate(tokens)}
+    bpe = models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False)
+    fast = _FastTokenizer(bpe)
+    fast.pre_tokenizer = _pre_tokenizer_for(meta.get("tokenizer.ggml.pre"))
+    fast.decoder = decoders.ByteLevel()
+    control = [
+        AddedToken(t, special=True, normalized=False)
+        for t, ty in zip(tokens, types, strict=False)
+        if ty == _TOKEN_CONTROL
+    ]
+    user = [
+        AddedToken(t, special=False, normalized=False)
+        for t, ty in zip(tokens, types, strict=False)
+        if ty == _TOKEN_USER_DEFINED
+    ]
+    if control:
+        fast.add_special_tokens(control)
+    if user:
+        fast.add_tokens(user)
+    return fast
+
+
+def _end_of_generation_ids(meta: dict, tokens: list[str]) -> list[int]:
+    """EOS first, then EOT/EOM and every token llama.cpp recognises by its text as ending generation
+    (Gemma's ``<end_of_turn>`` next to its ``<eos>``; Qwen's ``<|endoftext|>`` next to ``<|im_end|>``)."""
+    ids = [
+        int(meta[key])
+        for key in (
+            "tokenizer.ggml.eos_token_id",
+            "tokenizer.ggml.eot_token_id",
+            "tokenizer.ggml.eom_token_id",
+        )
+        if meta.get(key) is not None
+    ]
+    ids.extend(i for i, t in enumerate(tokens) if t in _END_OF_GENERATION_TEXTS)
+    return list(dict.fromkeys(ids))
 
 
 def _read_json(path: Path) -> dict:

@@ -72,7 +72,8 @@ def test_tokenizer_matches_reference_ids(tokenizer):
     # SmolLM2 splits digits one by one (its tokenizer.json and llama.cpp's "smollm" pre-tokenizer).
     assert tokenizer.encode("2024") == [tokenizer.token_to_id(d) for d in "2024"]
     assert tokenizer.encode("<|im_start|>user") == [1, 4093]
-    assert tokenizer.eos_token_ids == [2] and tokenizer.bos_token_id == 1
+    # <|im_end|> is SmolLM2's EOS; <|endoftext|> also ends generation (llama.cpp's end-of-generation set)
+    assert tokenizer.eos_token_ids == [2, 0] and tokenizer.bos_token_id == 1
 
 
 def test_chat_template_renders_like_transformers(tokenizer):
@@ -90,3 +91,92 @@ def test_chat_template_renders_like_transformers(tokenizer):
 def test_unsupported_tokenizer_kind_is_rejected():
     with pytest.raises(ValueError, match="not supported"):
         Tokenizer.from_gguf_metadata({"tokenizer.ggml.model": "bert"})
+
+
+# --- Qwen2.5-Coder: byte-level BPE with the "qwen2" pre-tokenizer, and its own chat template ----------
+
+QWEN_STRINGS = [
+    "Hello world, how are you?",
+    "Distance: 120 px (in range of LK). Opponent: recovering (12 frames).",
+    "It's 12345 don't I'LL we'Ve 3.14159",
+    "  two\n\n\n  spaces\t\ttabs   ",
+    "def f(x):\n    return x ** 2  # square\r\n",
+    '{"action": "walk_forward", "frames": 12}',
+    "emoji \U0001f44b\U0001f3fd \u65e5\u672c\u8a9e na\u00efve e\u0301 \u017ft",
+    "<|im_start|>user\nhi<|im_end|>\n<tool_call>\n{}\n</tool_call>",
+    "x" * 40,
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def qwen_meta() -> dict:
+    try:
+        return GGUFFile(resolve_model("qwen2.5-coder-0.5b").path).metadata
+    except FileNotFoundError as e:
+        pytest.skip(f"qwen2.5-coder-0.5b is not installed: {e}")
+
+
+@pytest.fixture(scope="module")
+def qwen(qwen_meta) -> Tokenizer:
+    return Tokenizer.from_gguf_metadata(qwen_meta)
+
+
+def test_qwen_encodes_like_transformers_gguf_conversion(qwen, qwen_meta):
+    try:
+        from transformers.integrations.gguf.gguf_tokenizer_mapping import (
+            GGUF_TOKENIZER_MAPPING,
+            convert_gguf_tokenizer,
+        )
+    except ImportError:
+        pytest.skip("this transformers has no transformers.integrations.gguf tokenizer converter")
+    fields = GGUF_TOKENIZER_MAPPING["tokenizer"].items()
+    tokenizer_dict = {n: qwen_meta[f"tokenizer.{k}"] for k, n in fields if f"tokenizer.{k}" in qwen_meta}
+    reference, _ = convert_gguf_tokenizer(qwen_meta["general.architecture"], tokenizer_dict)
+    for text in QWEN_STRINGS:
+        ids = qwen.encode(text)
+        assert ids == reference.encode(text, add_special_tokens=False).ids, text
+        assert qwen.decode(ids, skip_special_tokens=False) == text
+    assert qwen.eos_token_ids == [151645, 151643]  # <|im_end|>, then <|endoftext|>
+    assert not qwen.add_bos_token
+
+
+def test_qwen_chat_template_renders_system_tools_and_tool_results(qwen):
+    convo = [
+        {"role": "system", "content": "You are a fighter."},
+        {"role": "user", "content": "Distance: 120 px."},
+        {"role": "assistant", "content": "LP"},
+        {"role": "user", "content": "Now?"},
+    ]
+    assert qwen.apply_chat_template(convo) == (
+        "<|im_start|>system\nYou are a fighter.<|im_end|>\n<|im_start|>user\nDistance: 120 px.<|im_end|>\n"
+        "<|im_start|>assistant\nLP<|im_end|>\n<|im_start|>user\nNow?<|im_end|>\n<|im_start|>assistant\n"
+    )
+    default_system = qwen.apply_chat_template(
+        [{"role": "user", "content": "hi"}], add_generation_prompt=False
+    )
+    assert default_system == (
+        "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+        "<|im_start|>user\nhi<|im_end|>\n"
+    )
+    tool = {"type": "function", "function": {"name": "kick", "parameters": {"type": "object"}}}
+    with_tools = qwen.apply_chat_template(
+        [
+            {"role": "user", "content": "hit"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": "kick", "arguments": {}}}],
+            },
+            {"role": "tool", "content": "ok"},
+        ],
+        tools=[tool],
+    )
+    assert "# Tools" in with_tools and '\n{"type": "function", "function": {"name": "kick"' in with_tools
+    assert (
+        '<|im_start|>assistant\n<tool_call>\n{"name": "kick", "arguments": {}}\n</tool_call><|im_end|>'
+        in with_tools
+    )
+    assert with_tools.endswith(
+        "<|im_start|>user\n<tool_response>\nok\n</tool_response><|im_end|>\n<|im_start|>assistant\n"
+    )

@@ -38,3 +38,27 @@ class RequestAbortedError(EngineError):
 
 class EngineDeadError(EngineError):
     """The engine's step loop crashed; no further requests can be served."""
+
+
+class InvalidParameterError(EngineError, ValueError):
+    """A sampling parameter the engine cannot honour (out of range for the model or for int64).
+
+    ``param`` names the ``SamplingParams`` field at fault (the server maps it to the request's field).
+    """
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(message)
+
+
+class RequestFailedError(EngineError):
+    """One request failed inside an engine step (its sampling, grammar or verification); the other
+    requests of the batch were not affected.
+
+    ``detail`` is the internal cause, for the server's log; it is not meant for the client.
+    """
+
+    def __init__(self, request_id: str, detail: str) -> None:
+        self.request_id = request_id
+        self.detail = detail
+        super().__init__(f"request {request_id!r} failed inside the engine")

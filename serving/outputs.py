@@ -35,7 +35,7 @@ class CompletionOutput:
     delta_text: str = ""
     delta_token_ids: list[int] = field(default_factory=list)
     logprobs: list[Logprob] | None = None
-    finish_reason: str | None = None  # None | "stop" | "length" | "abort"
+    finish_reason: str | None = None  # None | "stop" | "length" | "abort" | "error"
     stop_reason: str | int | None = None  # the stop string or stop token id that ended it
     delta_logprobs: list[Logprob] | None = None  # logprobs of delta_token_ids (when logprobs asked)
 
@@ -52,6 +52,8 @@ class RequestOutput:
     ``num_cached_tokens`` counts prompt tokens whose KV came from the prefix cache (not recomputed).
     ``metrics`` holds ``arrival_time``, ``first_scheduled_time``, ``first_token_time``,
     ``finish_time`` (``time.monotonic()`` seconds) and ``num_forward_passes``.
+    ``error``: why the request failed inside an engine step (its completions end with finish_reason
+    "error"; the other requests of the batch go on); an internal detail for logs, not for end users.
     """
 
     request_id: str
@@ -61,6 +63,7 @@ class RequestOutput:
     finished: bool
     metrics: dict = field(default_factory=dict)
     prompt: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,17 @@ with libgomp, every thread that runs OpenMP regions gets its own worker team, an
 workers than cores they stop spinning between regions; a decode step is hundreds of small regions, so
 torch work on a second thread measured 2x slower decode on 2 cores (42 against 97 tok/s).
 
-``generate`` validates and tokenises in the caller's thread (so ``PromptTooLongError``,
-``InvalidSchemaError`` and ``EngineOverloadedError`` surface at once), hands the request to the engine
-thread through a queue, and yields ``RequestOutput`` deltas as the engine thread publishes them with
+``generate`` admits the request (``EngineOverloadedError`` when the waiting queue cannot take its ``n``
+sequences), then validates, tokenises and compiles its grammar in a small worker pool, off the event loop
+(so ``PromptTooLongError``, ``InvalidSchemaError`` and ``InvalidParameterError`` surface before the first
+output, and a large prompt does not stall other streams), hands the request to the engine thread through
+a queue, and yields ``RequestOutput`` deltas as the engine thread publishes them with
 ``loop.call_soon_threadsafe`` (one call per event loop and step). A consumer that stops iterating aborts
-its request. If a step raises, the requests in flight get the error and the engine keeps serving new ones.
+its request. ``reserve`` admits a batch of requests (a multi-prompt completion) all at once or not at all.
+
+A request that fails in its own part of a step (sampling, grammar, draft verification) ends alone: its
+``generate`` raises ``RequestFailedError``. If a whole step raises (the forward pass), the requests in
+flight get ``RequestFailedError`` and the engine keeps serving new ones.
 """
 
 from __future__ import annotations
@@ -20,11 +26,17 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from splitsecond.serving.config import EngineConfig
 from splitsecond.serving.engine.llm_engine import LLMEngine
-from splitsecond.serving.errors import EngineDeadError, EngineError, RequestAbortedError
+from splitsecond.serving.errors import (
+    EngineDeadError,
+    InvalidParameterError,
+    RequestAbortedError,
+    RequestFailedError,
+)
 from splitsecond.serving.loader.model_loader import LoadedModel
 from splitsecond.serving.outputs import EngineStats, RequestOutput
 from splitsecond.serving.sampling_params import SamplingParams
@@ -32,6 +44,9 @@ from splitsecond.serving.sampling_params import SamplingParams
 logger = logging.getLogger(__name__)
 
 _STOP = object()
+
+#: Worker threads that prepare requests (tokenise, compile grammars) off the event loop.
+PREP_THREADS = 2
 
 
 class _Stream:
@@ -73,7 +88,10 @@ class AsyncEngine:
         self._wakeup = threading.Event()
         self._stopping = False
         self._dead: BaseException | None = None
-        self._pending = 0  # submitted but not yet enqueued by the engine thread
+        # Sequences admitted (or reserved) but not yet queued by the engine thread, by request id.
+        self._pending: dict[str, int] = {}
+        self._pending_total = 0
+        self._prep = ThreadPoolExecutor(PREP_THREADS, thread_name_prefix="splitsecond-prep")
         built = threading.Event()
         failed: list[BaseException] = []
         self._thread = threading.Thread(
@@ -126,6 +144,7 @@ class AsyncEngine:
         if self._stopping:
             return
         self._stopping = True
+        self._prep.shutdown(wait=False, cancel_futures=True)
         self._commands.put(("shutdown", None))
         self._wakeup.set()
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 30)
@@ -141,23 +160,31 @@ class AsyncEngine:
         """Stream ``RequestOutput`` for ``prompt`` until it finishes (last one has ``finished=True``).
 
         ``speculative``: after the first token, each further output comes from verifying a draft given
-        with ``submit_draft`` (see ``LLMEngine.make_request``).
+        with ``submit_draft`` (see ``LLMEngine.make_request``). A ``request_id`` given to ``reserve``
+        uses that admission.
         """
         self._ensure_started()
         loop = asyncio.get_running_loop()
         with self._streams_lock:
             if request_id in self._streams:
                 raise ValueError(f"request id {request_id!r} is already in use")
-            self.engine.check_admission(request_id, pending=self._pending)
+            if request_id not in self._pending:  # not reserved: admit it now
+                count = getattr(params, "n", 1)
+                self.engine.check_admission(request_id, pending=self._pending_total, count=count)
+                self._admit(request_id, count)
             stream = _Stream(loop)
             self._streams[request_id] = stream
-            self._pending += 1
         try:
-            req = self.engine.make_request(request_id, prompt, params, speculative=speculative)
+            req = await loop.run_in_executor(
+                self._prep, self.engine.make_request, request_id, prompt, params, speculative
+            )
+            with self._streams_lock:
+                if request_id not in self._pending:
+                    raise RequestAbortedError(f"request {request_id!r} was aborted before it started")
         except BaseException:
             with self._streams_lock:
                 self._streams.pop(request_id, None)
-                self._pending -= 1
+                self._withdraw(request_id)
             raise
         self._commands.put(("add", req))
         self._wakeup.set()
@@ -167,6 +194,9 @@ class AsyncEngine:
                 item = await stream.queue.get()
                 if isinstance(item, BaseException):
                     raise item
+                if item.finished and item.error is not None:
+                    finished = True
+                    raise RequestFailedError(request_id, item.error)
                 yield item
                 if item.finished:
                     finished = True
@@ -177,6 +207,47 @@ class AsyncEngine:
                 self._wakeup.set()
             with self._streams_lock:
                 self._streams.pop(request_id, None)
+
+    def reserve(self, request_ids: Sequence[str], params: SamplingParams) -> None:
+        """Admit a batch of requests at once: all of them (``params.n`` sequences each) or none.
+
+        Raises ``EngineOverloadedError`` when the waiting queue cannot take the whole batch now, and
+        ``InvalidParameterError`` (param "n", or "prompt" for the batch's size) when it never could;
+        nothing is admitted then. Pass each id to ``generate``; ``abort`` releases an id that will not
+        be generated.
+        """
+        self._ensure_started()
+        ids = list(request_ids)
+        if not ids or len(set(ids)) != len(ids):
+            raise ValueError("a batch needs one or more distinct request ids")
+        n = getattr(params, "n", 1)
+        limit = self.engine.config.max_waiting
+        if n <= limit < n * len(ids):
+            raise InvalidParameterError(
+                "prompt",
+                f"{len(ids)} prompts x n={n} = {n * len(ids)} sequences exceed the waiting queue "
+                f"(max_waiting={limit})",
+            )
+        with self._streams_lock:
+            for rid in ids:
+                if rid in self._streams or rid in self._pending or rid in self.engine.requests:
+                    raise ValueError(f"request id {rid!r} is already in use")
+            self.engine.check_admission(ids[0], pending=self._pending_total, count=n * len(ids))
+            for rid in ids:
+                self._admit(rid, n)
+
+    def _admit(self, request_id: str, count: int) -> None:
+        """Count ``count`` sequences of ``request_id`` as pending (hold ``_streams_lock``)."""
+        self._pending[request_id] = count
+        self._pending_total += count
+
+    def _withdraw(self, request_id: str) -> bool:
+        """Stop counting ``request_id`` as pending (hold ``_streams_lock``); False if it was not."""
+        count = self._pending.pop(request_id, None)
+        if count is None:
+            return False
+        self._pending_total -= count
+        return True
 
     def submit_draft(
         self, request_id: str, tokens: list[int], dists: list | None = None, free_run: int = 0
@@ -198,7 +269,13 @@ class AsyncEngine:
         return self.engine.spec_token_cost()
 
     async def abort(self, request_id: str) -> None:
-        """Abort a request: its blocks are freed and its ``generate`` ends with finish_reason 'abort'."""
+        """Abort a request: its blocks are freed and its ``generate`` ends with finish_reason 'abort'.
+
+        A request not yet handed to the engine thread (or only reserved) stops counting against the
+        waiting queue at once, so a rejected batch leaves nothing behind.
+        """
+        with self._streams_lock:
+            self._withdraw(request_id)
         self._commands.put(("abort", request_id))
         self._wakeup.set()
 
@@ -231,7 +308,7 @@ class AsyncEngine:
                 return True
             if kind == "add":
                 with self._streams_lock:
-                    self._pending -= 1
+                    self._withdraw(arg.request_id)
                     alive = arg.request_id in self._streams
                 if alive:
                     try:
@@ -294,7 +371,7 @@ class AsyncEngine:
                     logger.exception("engine step failed; aborting the requests in flight")
                     for rid in list(self.engine.requests):
                         self.engine.abort_request(rid)
-                        self._fail(rid, EngineError(f"engine step failed: {e!r}"))
+                        self._fail(rid, RequestFailedError(rid, f"engine step failed: {e!r}"))
                     continue
                 self._publish_step(outputs)
                 if not self.engine.last_step_scheduled:

@@ -1,10 +1,15 @@
 """``LLMEngine``: the synchronous core — add requests, ``step()`` the batch, collect outputs.
 
 One ``step`` = schedule (continuous batching, chunked prefill, preemption) -> one forward pass ->
-sample (grammar masks, min-tokens bans) -> append tokens (plus grammar-forced tokens, which need no
-forward pass) -> stop checks -> ``RequestOutput`` deltas. Not thread-safe: ``AsyncEngine`` drives it
-from one thread; ``make_request`` (tokenise, validate, compile grammar) and ``stats`` are safe to call
-from others.
+sample (grammar masks, min-tokens bans; ``SamplingStep``) -> append tokens (plus grammar-forced tokens,
+which need no forward pass) and stop checks (``TokenAppender``) -> ``RequestOutput`` deltas
+(``output_builder``). Not thread-safe: ``AsyncEngine`` drives it from one thread; ``make_request``
+(tokenise, validate against the model, compile grammar; ``RequestBuilder``) and ``stats`` are safe to
+call from others.
+
+A failure in one request's own part of a step (its grammar, sampling, token appending or draft
+verification) ends that request alone, with finish reason "error" and ``RequestOutput.error``
+(``StepFailures``); only a failing forward pass fails the whole batch.
 
 ``EngineConfig.kv_swap_policy`` picks what preemption does with a victim's KV: "recompute" (plain
 ``Scheduler``), or a KV tier ("dram" / "flash", ``serving.kvtier``) that the ``TieredScheduler`` swaps
@@ -15,8 +20,8 @@ context manager that does so.
 Speculative requests (``make_request(..., speculative=True)``, driven by ``serving.speculative``):
 after its first token the sequence waits for a draft (``submit_draft``); the next step runs the
 newest token and the k draft tokens in one forward pass with k + 1 logits rows, verifies the draft
-losslessly (greedy: identical to plain decoding; sampling: rejection sampling) and appends the
-accepted tokens plus the target's own next token, then waits for the next draft.
+losslessly (``DraftVerifier``; greedy: identical to plain decoding; sampling: rejection sampling) and
+appends the accepted tokens plus the target's own next token, then waits for the next draft.
 """
 
 from __future__ import annotations
@@ -28,37 +33,32 @@ import time
 import torch
 
 from splitsecond.serving.config import EngineConfig
-from splitsecond.serving.constrained.grammar import GrammarCompiler, apply_bitmask, bitmask_to_ids
+from splitsecond.serving.constrained.grammar import GrammarCompiler
 from splitsecond.serving.engine.block_manager import BlockManager
-from splitsecond.serving.engine.detokenizer import IncrementalDetokenizer
+from splitsecond.serving.engine.draft_verifier import DraftVerifier
 from splitsecond.serving.engine.kv_cache import KVCache
 from splitsecond.serving.engine.model_runner import ForwardItem, ModelRunner
+from splitsecond.serving.engine.output_builder import request_output
+from splitsecond.serving.engine.request_builder import RequestBuilder
+from splitsecond.serving.engine.sampling_step import SamplingStep
 from splitsecond.serving.engine.scheduler import Scheduler
 from splitsecond.serving.engine.sequence import Request, Sequence
-from splitsecond.serving.errors import EngineDeadError, EngineOverloadedError, PromptTooLongError
+from splitsecond.serving.engine.step_failures import StepFailures
+from splitsecond.serving.engine.token_appender import TokenAppender
+from splitsecond.serving.errors import EngineDeadError, EngineOverloadedError, InvalidParameterError
 from splitsecond.serving.kvtier.metrics import KVTierStats
 from splitsecond.serving.kvtier.policy import build_kv_tier
 from splitsecond.serving.kvtier.preemption import SwapPreemption
 from splitsecond.serving.kvtier.prefix_spill import PrefixSpill
 from splitsecond.serving.kvtier.scheduler import TieredScheduler
-from splitsecond.serving.layers.sampler import Sampler, SamplingRow
 from splitsecond.serving.loader.model_loader import LoadedModel, load_model
-from splitsecond.serving.outputs import CompletionOutput, EngineStats, Logprob, RequestOutput
+from splitsecond.serving.outputs import EngineStats, RequestOutput
 from splitsecond.serving.sampling_params import SamplingParams
 from splitsecond.serving.speculative.batching import PipelineBatcher
 from splitsecond.serving.speculative.cost_model import StepCostModel
-from splitsecond.serving.speculative.verification import (
-    SparseDraftDist,
-    target_probs,
-    validate_draft,
-    verify_greedy,
-    verify_rejection,
-)
+from splitsecond.serving.speculative.verification import SparseDraftDist, validate_draft
 
 logger = logging.getLogger(__name__)
-
-# A grammar row allowing at most this many tokens gets logits for those tokens only (see _logits).
-_SUBSET_LOGITS_MAX = 2048
 
 
 class LLMEngine:
@@ -126,18 +126,17 @@ class LLMEngine:
                 config.max_num_batched_tokens,
                 SwapPreemption(self.kv_tier, config.block_size),
             )
-        self.sampler = Sampler()
+        vocab = self.model_config.vocab_size
         self.grammars = GrammarCompiler(self.tokenizer)
+        self.builder = RequestBuilder(self.tokenizer, self.grammars, vocab, self.max_model_len, self.device)
         self.requests: dict[str, Request] = {}
         self.eos_ids = frozenset(self.tokenizer.eos_token_ids)
+        self.appender = TokenAppender(self.scheduler, self.eos_ids, self.max_model_len)
+        self.sampling = SamplingStep(self.model, self.tokenizer, self.appender, vocab)
+        self.verifier = DraftVerifier(self.block_manager, self.appender, vocab)
         self._prompt_tokens_total = 0
-        self._generation_tokens_total = 0
-        self._forced_tokens_total = 0
         self._requests_finished = 0
         self._busy_seconds = 0.0
-        self._spec_rounds = 0
-        self._spec_draft_tokens = 0
-        self._spec_accepted_tokens = 0
         self.spec_batch_sizes: collections.Counter[int] = collections.Counter()  # drafts verified per step
         self.batcher = PipelineBatcher(config.spec_batch_hold_ms / 1000)
         self._step_ewma_s: float | None = None  # recent duration of a step (for the batcher)
@@ -186,57 +185,36 @@ class LLMEngine:
     def make_request(
         self, request_id: str, prompt: str | list[int], params: SamplingParams, speculative: bool = False
     ) -> Request:
-        """Tokenise and validate a request (raises ``PromptTooLongError``, ``InvalidSchemaError``).
+        """Tokenise and validate a request against the model (raises ``PromptTooLongError``,
+        ``InvalidSchemaError``, ``InvalidParameterError``; see ``RequestBuilder``).
 
         ``speculative``: after its first token the request advances only by verified drafts
         (``submit_draft``); it must have ``n == 1`` and no logprobs.
         """
-        if not isinstance(params, SamplingParams):
-            raise TypeError(f"params must be SamplingParams, got {type(params).__name__}")
-        if speculative and (params.n != 1 or params.logprobs is not None):
-            raise ValueError("speculative requests need n=1 and no logprobs")
-        if isinstance(prompt, str):
-            text: str | None = prompt
-            ids = self.tokenizer.encode(prompt)
-        else:
-            text = None
-            ids = [int(t) for t in prompt]
-            vocab = self.model_config.vocab_size
-            bad = [t for t in ids if not 0 <= t < vocab]
-            if bad:
-                raise ValueError(f"prompt token ids must be in [0, {vocab}); got {bad[:5]}")
-        if not ids:
-            raise ValueError("prompt is empty")
-        if len(ids) + params.max_tokens > self.max_model_len:
-            raise PromptTooLongError(len(ids), params.max_tokens, self.max_model_len)
-        grammar = self.grammars.compile(params.structured) if params.structured is not None else None
-        req = Request(
-            request_id=request_id, prompt=text, prompt_token_ids=ids, params=params, speculative=speculative
-        )
-        for i in range(params.n):
-            gen = None
-            if params.seed is not None:
-                gen = torch.Generator(device=self.device).manual_seed(params.seed + i)
-            matcher = self.grammars.matcher(grammar) if grammar is not None else None
-            detok = IncrementalDetokenizer(self.tokenizer, params.stop_strings, params.skip_special_tokens)
-            req.seqs.append(Sequence(req, i, ids, gen, matcher, detok))
-        return req
+        return self.builder.build(request_id, prompt, params, speculative)
 
     def add_request(self, request_id: str, prompt: str | list[int], params: SamplingParams) -> Request:
         """Validate and queue a request; raises ``EngineOverloadedError`` when the queue is full."""
-        self.check_admission(request_id)
+        self.check_admission(request_id, count=getattr(params, "n", 1))
         req = self.make_request(request_id, prompt, params)
         self.enqueue(req)
         return req
 
-    def check_admission(self, request_id: str, pending: int = 0) -> None:
-        """Raise if ``request_id`` is in use or the waiting queue (plus ``pending``) is full."""
+    def check_admission(self, request_id: str, pending: int = 0, count: int = 1) -> None:
+        """Raise unless ``count`` more sequences fit in the waiting queue beside the waiting ones and
+        ``pending`` others admitted but not yet queued (``EngineOverloadedError``), or if
+        ``request_id`` is in use. A batch larger than the whole queue can never fit: ``InvalidParameterError``
+        naming "n"."""
         if request_id in self.requests:
             raise ValueError(f"request id {request_id!r} is already in use")
-        if len(self.scheduler.waiting) + pending >= self.config.max_waiting:
-            raise EngineOverloadedError(
-                f"{len(self.scheduler.waiting) + pending} requests waiting (max_waiting={self.config.max_waiting})"
+        limit = self.config.max_waiting
+        if count > limit:
+            raise InvalidParameterError(
+                "n", f"{count} sequences in one request exceed the waiting queue (max_waiting={limit})"
             )
+        waiting = len(self.scheduler.waiting) + pending
+        if waiting + count > limit:
+            raise EngineOverloadedError(f"{waiting} sequences waiting (max_waiting={limit})")
 
     def enqueue(self, req: Request) -> None:
         """Queue a request built by ``make_request``."""
@@ -262,8 +240,7 @@ class LLMEngine:
             return None
         for seq in req.seqs:
             if not seq.finished:
-                seq.finish_reason = "abort"
-                self.scheduler.finish(seq)
+                self.appender.finish(seq, "abort", None)
         out = self._finish_request_output(req)
         if req.speculative:
             self._refresh_spec_state()
@@ -392,37 +369,32 @@ class LLMEngine:
             req = seq.request
             if req.first_scheduled_time is None:
                 req.first_scheduled_time = now
-        grammar_masks = self._grammar_masks(sample_seqs)
-        draft_masks = {s.seq_id: self._draft_masks(s) for s, _, _ in spec if s.grammar is not None}
+        failures = StepFailures()
+        grammar_masks = self.sampling.grammar_masks(sample_seqs, failures)
+        draft_masks = self._draft_masks(spec, failures)
         hidden = self.runner.run_hidden(items)
         sample_hidden = hidden if not spec else hidden[sample_rows]
-        logits = self._logits(sample_hidden, sample_seqs, grammar_masks)
+        logits = self.sampling.logits(sample_hidden, sample_seqs, grammar_masks)
         touched: dict[str, Request] = {}
         verifying = {s.seq_id for s, _, _ in spec}
         for seq, n in zip(batch.seqs, batch.num_tokens, strict=False):
             seq.request.num_forward_passes += 1
             if seq.seq_id in verifying:
-                continue  # _verify_draft sets what is computed
+                continue  # DraftVerifier.verify sets what is computed
             seq.num_computed_tokens += n
             if seq.num_computed_tokens <= seq.num_prompt_tokens:
                 self._prompt_tokens_total += n
             self.block_manager.register_computed(seq)
         if sample_seqs:
-            self._sample_and_append(logits, sample_seqs, grammar_masks)
+            self.sampling.sample_and_append(logits, sample_seqs, grammar_masks, failures)
             for seq in sample_seqs:
                 touched[seq.request.request_id] = seq.request
         if spec:
-            # One LM-head pass for every draft row of the batch (it streams the whole head's weights).
-            usable = [rows if s.grammar is None else draft_masks[s.seq_id][1] + 1 for s, _, rows in spec]
-            picks = [
-                i for (_, first, _), n in zip(spec, usable, strict=True) for i in range(first, first + n)
-            ]
-            spec_logits = self.model.compute_logits(hidden[picks])
-            offset = 0
-            for (seq, _, _), n in zip(spec, usable, strict=True):
-                self._verify_draft(seq, spec_logits[offset : offset + n], draft_masks.get(seq.seq_id))
-                offset += n
+            self._verify_drafts(hidden, spec, draft_masks, failures)
+            for seq, _, _ in spec:
                 touched[seq.request.request_id] = seq.request
+        for req in failures.apply(self.appender):
+            touched[req.request_id] = req
         if spec:
             self.spec_batch_sizes[len(spec)] += 1
         elapsed = time.perf_counter() - t0
@@ -448,246 +420,52 @@ class LLMEngine:
         self._refresh_spec_state()
         return outputs
 
-    def _draft_masks(self, seq: Sequence) -> tuple[torch.Tensor, int]:
-        """Grammar bitmasks for the k + 1 verification rows of ``seq``'s draft, and how many draft
-        tokens the grammar accepts (rows past the first refused token are never used)."""
-        draft = seq.draft or []
-        words = (self.model_config.vocab_size + 31) // 32
-        masks = torch.full((len(draft) + 1, words), -1, dtype=torch.int32)
-        consumed = 0
-        seq.grammar.fill_bitmask(masks, 0)
-        for i, tok in enumerate(draft):
-            if not seq.grammar.accept(tok):
-                break
-            consumed += 1
-            seq.grammar.fill_bitmask(masks, i + 1)
-        seq.grammar.rollback(consumed)
-        return masks[: consumed + 1], consumed
+    def _draft_masks(
+        self, spec: list[tuple[Sequence, int, int]], failures: StepFailures
+    ) -> dict[int, tuple[torch.Tensor, int]]:
+        """Grammar masks of each constrained draft (by sequence id), computed before the forward pass."""
+        masks = {}
+        for seq, _, _ in spec:
+            if seq.grammar is not None:
+                try:
+                    masks[seq.seq_id] = self.verifier.draft_masks(seq)
+                except Exception as exc:
+                    failures.record(seq, "grammar mask", exc)
+        return masks
 
-    def _verify_draft(
-        self, seq: Sequence, logits: torch.Tensor, masks: tuple[torch.Tensor, int] | None
+    def _verify_drafts(
+        self,
+        hidden: torch.Tensor,
+        spec: list[tuple[Sequence, int, int]],
+        draft_masks: dict[int, tuple[torch.Tensor, int]],
+        failures: StepFailures,
     ) -> None:
-        """Check ``seq``'s draft against the target's logits rows (one per draft token the grammar
-        allows, plus one) and append what the target emits."""
-        draft = seq.draft or []
-        k = len(draft)
-        pending = seq.num_tokens - k - 1  # position of the newest token before the draft
-        usable = k if masks is None else masks[1]
-        if masks is not None:
-            apply_bitmask(logits, masks[0])
-        p = seq.params
-        banned = set(p.stop_token_ids or ()) | (set() if p.ignore_eos else set(self.eos_ids))
-        if banned and seq.num_output_tokens < p.min_tokens:
-            n_out = seq.num_output_tokens  # includes the draft: row i emits output token n_out - k + i
-            for i in range(usable + 1):
-                if n_out - k + i < p.min_tokens:
-                    logits[i, list(banned)] = float("-inf")
-        candidate = draft[:usable]
-        if p.temperature == 0:
-            verdict = verify_greedy(logits, candidate)
-        else:
-            dists = seq.draft_dists[:usable] if seq.draft_dists is not None else None
-            probs = target_probs(logits, p.temperature, p.top_p, p.top_k)
-            verdict = verify_rejection(probs, candidate, dists, seq.generator)
-        del seq.token_ids[pending + 1 :]
-        seq.draft, seq.draft_dists = None, None
-        seq.num_computed_tokens = pending + 1 + verdict.accepted  # those tokens' KV was just written
-        self.block_manager.truncate(seq, seq.num_computed_tokens)
-        self._spec_rounds += 1
-        self._spec_draft_tokens += k
-        self._spec_accepted_tokens += verdict.accepted
-        seq.request.spec_metrics.update(proposed=k, accepted=verdict.accepted)
-        now = time.monotonic()
-        for tok in candidate[: verdict.accepted]:
-            self._append_token(seq, tok)
-            if seq.finished:
-                return
-        self.block_manager.register_computed(seq)
-        if seq.request.first_token_time is None:
-            seq.request.first_token_time = now
-        self._append_with_forced(seq, verdict.token)
-        if not seq.finished and seq.free_run == 0:
-            seq.awaiting_draft = True
-            seq.verdict_time = time.monotonic()
-
-    def _grammar_masks(self, seqs: list[Sequence]) -> dict[int, torch.Tensor]:
-        """Allowed-token bitmask of each grammar-constrained row, computed before the forward pass."""
-        rows = [i for i, s in enumerate(seqs) if s.grammar is not None]
-        if not rows:
-            return {}
-        words = (self.model_config.vocab_size + 31) // 32
-        bitmask = torch.full((len(rows), words), -1, dtype=torch.int32)
-        for j, i in enumerate(rows):
-            seqs[i].grammar.fill_bitmask(bitmask, j)
-        return {i: bitmask[j] for j, i in enumerate(rows)}
-
-    def _logits(
-        self, hidden: torch.Tensor, seqs: list[Sequence], masks: dict[int, torch.Tensor]
-    ) -> torch.Tensor:
-        """Float32 logits per sampled row; rows whose grammar allows few tokens compute only those."""
-        vocab = self.model_config.vocab_size
-        subset: dict[int, torch.Tensor] = {}
-        if masks and self.model.can_compute_subset:
-            for i, row_mask in masks.items():
-                if seqs[i].params.logprobs is None:  # logprobs need the full distribution
-                    ids = bitmask_to_ids(row_mask, vocab)
-                    if 0 < len(ids) <= _SUBSET_LOGITS_MAX:
-                        subset[i] = ids.to(hidden.device)
-        if not subset:
-            return self.model.compute_logits(hidden) if hidden.shape[0] else hidden.new_empty(0, vocab)
-        logits = torch.full((hidden.shape[0], vocab), float("-inf"), device=hidden.device)
-        full = [i for i in range(hidden.shape[0]) if i not in subset]
-        if full:
-            logits[full] = self.model.compute_logits(hidden[full])
-        for i, ids in subset.items():
-            logits[i, ids] = self.model.compute_logits_subset(hidden[i], ids)
-        return logits
-
-    def _sample_and_append(
-        self, logits: torch.Tensor, seqs: list[Sequence], masks: dict[int, torch.Tensor]
-    ) -> None:
-        raw = logits
-        need_raw = any(s.params.logprobs is not None for s in seqs)
-        masked = [s for s in seqs if s.grammar is not None or s.num_output_tokens < s.params.min_tokens]
-        if masked and need_raw:
-            logits = logits.clone()
-        if masks:
-            rows = list(masks)
-            sub = logits[rows]
-            apply_bitmask(sub, torch.stack([masks[i] for i in rows]))
-            logits[rows] = sub
-        for i, s in enumerate(seqs):
-            if s.num_output_tokens < s.params.min_tokens:
-                banned = set(s.params.stop_token_ids or ())
-                if not s.params.ignore_eos:
-                    banned |= self.eos_ids
-                if banned:
-                    logits[i, list(banned)] = float("-inf")
-        rows = [
-            SamplingRow(s.params.temperature, s.params.top_p, s.params.top_k, s.generator, s.params.logprobs)
-            for s in seqs
-        ]
-        result = self.sampler(logits, rows, raw_logits=raw if need_raw else None)
-        now = time.monotonic()
-        for i, seq in enumerate(seqs):
-            req = seq.request
-            if req.first_token_time is None:
-                req.first_token_time = now
-            lp = result.logprobs[i]
-            if lp is not None and seq.logprobs is not None:
-                tok = result.token_ids[i]
-                top = dict(zip(lp[2], lp[3], strict=False))
-                seq.logprobs.append(Logprob(tok, lp[0], lp[1], self.tokenizer.decode([tok], False), top))
-            self._append_with_forced(seq, result.token_ids[i])
-            if req.speculative and not seq.finished:
-                if seq.free_run > 0:
-                    seq.free_run -= 1  # a token decoded on its own (the edge asked for a free run)
-                if seq.free_run == 0:
-                    seq.awaiting_draft = True
-                    seq.verdict_time = now
-
-    def _append_with_forced(self, seq: Sequence, token: int) -> None:
-        """Append a sampled token, then any grammar-forced continuation (it needs no forward pass;
-        skipped when logprobs are wanted)."""
-        self._append_token(seq, token)
-        while not seq.finished and seq.grammar is not None and seq.params.logprobs is None:
-            forced = seq.grammar.forced_tokens()
-            if not forced:
-                break
-            for tok in forced:
-                self._forced_tokens_total += 1
-                self._append_token(seq, tok)
-                if seq.finished:
-                    break
-
-    def _append_token(self, seq: Sequence, token: int) -> None:
-        seq.token_ids.append(token)
-        self._generation_tokens_total += 1
-        p = seq.params
-        n_out = seq.num_output_tokens
-        past_min = n_out > p.min_tokens  # EOS/stop may end the output only after min_tokens tokens
-        if seq.grammar is not None and not seq.grammar.accept(token):
-            logger.error("grammar rejected token %d of %s: %s", token, seq, seq.grammar.error)
-            self._finish(seq, "stop", None)
-            return
-        if token in self.eos_ids and not p.ignore_eos and past_min:
-            self._finish(seq, "stop", None)
-            return
-        if p.stop_token_ids and token in p.stop_token_ids and past_min:
-            self._finish(seq, "stop", token)
-            return
-        stop = seq.detokenizer.append(token, check_stop=past_min)
-        if stop is not None:
-            self._finish(seq, "stop", stop)
-        elif seq.grammar is not None and seq.grammar.is_stopped:
-            self._finish(seq, "stop", None)
-        elif n_out >= p.max_tokens or seq.num_tokens >= self.max_model_len:
-            self._finish(seq, "length", None)
-
-    def _finish(self, seq: Sequence, reason: str, stop_reason: str | int | None) -> None:
-        seq.finish_reason = reason
-        seq.stop_reason = stop_reason
-        self.scheduler.finish(seq)
+        """Verify every draft of the batch; one LM-head pass for all their rows (it streams the whole
+        head's weights once)."""
+        live = [(seq, first, rows) for seq, first, rows in spec if seq not in failures]
+        usable = [rows if s.grammar is None else draft_masks[s.seq_id][1] + 1 for s, _, rows in live]
+        picks = [i for (_, first, _), n in zip(live, usable, strict=True) for i in range(first, first + n)]
+        spec_logits = self.model.compute_logits(hidden[picks]) if picks else hidden[:0]
+        offset = 0
+        for (seq, _, _), n in zip(live, usable, strict=True):
+            try:
+                self.verifier.verify(seq, spec_logits[offset : offset + n], draft_masks.get(seq.seq_id))
+            except Exception as exc:
+                failures.record(seq, "draft verification", exc)
+            offset += n
 
     # --- outputs ---------------------------------------------------------------------------------
-    def _completion(self, seq: Sequence) -> CompletionOutput:
-        detok = seq.detokenizer
-        finished = seq.finished
-        emit_len = detok.emittable_len(finished)
-        prev_len = seq.num_emitted_chars
-        text = detok.text[:emit_len]
-        delta_text = text[prev_len:] if emit_len >= prev_len else ""
-        seq.num_emitted_chars = max(prev_len, emit_len)
-        out_ids = seq.output_token_ids
-        delta_ids = out_ids[seq.num_emitted_tokens :]
-        seq.num_emitted_tokens = len(out_ids)
-        delta_lp = None
-        if seq.logprobs is not None:
-            delta_lp = seq.logprobs[seq.num_emitted_logprobs :]
-            seq.num_emitted_logprobs = len(seq.logprobs)
-        return CompletionOutput(
-            index=seq.index,
-            text=text,
-            token_ids=list(out_ids),
-            delta_text=delta_text,
-            delta_token_ids=delta_ids,
-            logprobs=list(seq.logprobs) if seq.logprobs is not None else None,
-            finish_reason=seq.finish_reason,
-            stop_reason=seq.stop_reason,
-            delta_logprobs=delta_lp,
-        )
-
     def _make_output(self, req: Request) -> RequestOutput:
         finished = req.finished
         if finished:
             return self._finish_request_output(req)
-        return self._build_output(req, finished=False)
-
-    def _build_output(self, req: Request, finished: bool) -> RequestOutput:
-        return RequestOutput(
-            request_id=req.request_id,
-            prompt_token_ids=req.prompt_token_ids,
-            num_cached_tokens=req.num_cached_tokens,
-            outputs=[self._completion(s) for s in req.seqs],
-            finished=finished,
-            metrics={
-                "arrival_time": req.arrival_time,
-                "first_scheduled_time": req.first_scheduled_time,
-                "first_token_time": req.first_token_time,
-                "finish_time": req.finish_time,
-                "num_forward_passes": req.num_forward_passes,
-                "num_prompt_tokens": len(req.prompt_token_ids),
-                "num_generated_tokens": sum(s.num_output_tokens for s in req.seqs),
-                **req.spec_metrics,
-            },
-            prompt=req.prompt,
-        )
+        return request_output(req, finished=False)
 
     def _finish_request_output(self, req: Request) -> RequestOutput:
         req.finish_time = time.monotonic()
         self.requests.pop(req.request_id, None)
         self._requests_finished += 1
-        return self._build_output(req, finished=True)
+        return request_output(req, finished=True)
 
     def kv_tier_stats(self) -> KVTierStats | None:
         """A snapshot of the KV tier's counters (None under recompute); safe from another thread."""
@@ -723,14 +501,14 @@ class LLMEngine:
             prefix_cache_queries=bm.prefix_queries,
             prefix_cache_hits=bm.prefix_hits,
             prompt_tokens_total=self._prompt_tokens_total,
-            generation_tokens_total=self._generation_tokens_total,
+            generation_tokens_total=self.appender.generated_total,
             num_preemptions=self.scheduler.num_preemptions,
             num_forward_passes=self.runner.num_forward_passes,
-            forced_tokens_total=self._forced_tokens_total,
+            forced_tokens_total=self.appender.forced_total,
             requests_finished=self._requests_finished,
             busy_seconds=self._busy_seconds,
-            spec_rounds=self._spec_rounds,
-            spec_draft_tokens=self._spec_draft_tokens,
-            spec_accepted_tokens=self._spec_accepted_tokens,
+            spec_rounds=self.verifier.rounds,
+            spec_draft_tokens=self.verifier.draft_tokens,
+            spec_accepted_tokens=self.verifier.accepted_tokens,
             **swap,
         )

@@ -141,6 +141,7 @@ class Request:
     speculative: bool = False  # tokens after the first come from verifying an edge's drafts
     spec_metrics: dict[str, float] = field(default_factory=dict)  # the last verification round
     draft_gap_s: float | None = None  # EWMA of the time an edge takes to answer a verdict with a draft
+    error: str | None = None  # why the request failed inside a step (its sequences end with "error")
 
     @property
     def finished(self) -> bool:

@@ -1,9 +1,13 @@
-"""The FastAPI application: routes of the OpenAI-compatible API over one :class:`AsyncEngine`."""
+"""The FastAPI application: routes of the OpenAI-compatible API over one :class:`AsyncEngine`.
+
+With ``ServerConfig.api_key`` set, every route but ``/health`` needs the key: ``/v1/*``, ``/metrics``
+(unless ``public_metrics``), ``/openapi.json`` and ``/debug/*``. POST bodies must be ``application/json``
+(415 otherwise), within ``max_body_bytes`` (413) and ``max_json_depth`` (400); see ``body``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -13,18 +17,16 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from splitsecond.serving.server.auth import check_api_key
+from splitsecond.serving.server.body import read_json_object
 from splitsecond.serving.server.chat import create_chat_completion
 from splitsecond.serving.server.completions import create_completion
 from splitsecond.serving.server.config import ServerConfig
 from splitsecond.serving.server.errors import (
-    INVALID_REQUEST,
     SERVER_ERROR,
     APIError,
-    bad_request,
     install_exception_handlers,
     validation_error,
 )
@@ -77,17 +79,8 @@ def _state(request: Request) -> ServerState:
 
 
 async def _parse_body(raw: Request, model: type[BaseModel]) -> Any:
-    """The request body validated as ``model``, whatever its Content-Type; errors are 400s."""
-    try:
-        body = await raw.body()
-    except ClientDisconnect:
-        raise APIError(499, "The client closed the request.", INVALID_REQUEST, code="client_closed") from None
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise bad_request(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise bad_request("The request body must be a JSON object.", code="invalid_json")
+    """The JSON body (checked by ``body.read_json_object``) validated as ``model``; errors are 4xx."""
+    data = await read_json_object(raw, raw.app.state.config)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -147,7 +140,11 @@ def create_app(
                 await eng.shutdown()
 
     app = FastAPI(
-        title="SplitSecond OpenAI-compatible server", lifespan=lifespan, docs_url=None, redoc_url=None
+        title="SplitSecond OpenAI-compatible server",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served below, behind the API key
     )
     app.state.config = config
     app.state.server = None
@@ -196,10 +193,17 @@ def create_app(
             raise APIError(503, "The engine's step thread is not running.", SERVER_ERROR, code="engine_dead")
         return JSONResponse({"status": "ok", "model": state.model_name})
 
-    @app.get("/metrics")
+    metrics_auth = [] if config.public_metrics else [Depends(_auth)]
+
+    @app.get("/metrics", dependencies=metrics_auth)
     async def metrics(raw: Request) -> Response:
-        """Prometheus text exposition of this server's registry."""
+        """Prometheus text exposition of this server's registry (needs the API key unless public)."""
         return Response(_state(raw).metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    @app.get("/openapi.json", dependencies=[Depends(_auth)], include_in_schema=False)
+    async def openapi(raw: Request) -> JSONResponse:
+        """The OpenAPI description of these routes."""
+        return JSONResponse(raw.app.openapi())
 
     @app.get("/debug/engine_stats", dependencies=[Depends(_auth)])
     async def engine_stats(raw: Request) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,7 +11,8 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from splitsecond.serving import EngineError
-from splitsecond.serving.server.errors import APIError, bad_request
+from splitsecond.serving.engine.prompt_encoding import encode_prompt
+from splitsecond.serving.server.errors import APIError, bad_request, internal_error
 from splitsecond.serving.server.generation import GenerationSession, engine_error, finish_label
 from splitsecond.serving.server.logprobs import chat_logprobs, delta_logprobs
 from splitsecond.serving.server.protocol import (
@@ -48,7 +50,7 @@ def chat_prompt(req: ChatCompletionRequest, tokenizer: Any) -> list[int]:
         text = tokenizer.apply_chat_template(messages, add_generation_prompt=req.add_generation_prompt)
     except Exception as exc:  # the template raises (e.g. on an unsupported role order); name the cause
         raise bad_request(f"The chat template could not render these messages: {exc}", "messages") from exc
-    return list(tokenizer.encode(text))
+    return encode_prompt(tokenizer, text)
 
 
 async def create_chat_completion(req: ChatCompletionRequest, raw: Request, state: ServerState) -> Response:
@@ -56,17 +58,17 @@ async def create_chat_completion(req: ChatCompletionRequest, raw: Request, state
     model = state.check_model(req.model)
     reject_unsupported(req, state.config)
     engine = state.engine
-    prompt_ids = chat_prompt(req, engine.tokenizer)
+    prompt_ids = await asyncio.to_thread(chat_prompt, req, engine.tokenizer)  # off the event loop
     max_tokens = resolve_max_tokens(req, len(prompt_ids), engine.max_model_len)
     param = constraint_param(req)
     try:
         params = sampling_params(req, max_tokens)
     except (EngineError, ValueError) as exc:
-        raise engine_error(exc, state, param) from exc
+        raise engine_error(exc, state, param, is_chat=True) from exc
 
     response_id = new_id("chatcmpl")
     created = int(time.time())
-    session = GenerationSession(state, raw, response_id, param)
+    session = GenerationSession(state, raw, response_id, param, is_chat=True)
     stream = session.stream(prompt_ids, params)
     first = await session.first(stream)
     if first is None:
@@ -179,6 +181,9 @@ async def _stream_chunks(
         yield SSE_DONE
     except APIError as exc:
         yield sse_event(exc.body())
+        yield SSE_DONE
+    except Exception as exc:  # the stream has started: the error travels as its last event
+        yield sse_event(internal_error("Internal error while streaming", exc).body())
         yield SSE_DONE
     finally:
         await session.close()

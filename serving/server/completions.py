@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,7 +11,8 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from splitsecond.serving import EngineError
-from splitsecond.serving.server.errors import APIError, bad_request
+from splitsecond.serving.engine.prompt_encoding import encode_prompt
+from splitsecond.serving.server.errors import APIError, bad_request, internal_error
 from splitsecond.serving.server.generation import GenerationSession, engine_error, finish_label
 from splitsecond.serving.server.logprobs import completion_logprobs, delta_logprobs
 from splitsecond.serving.server.protocol import (
@@ -35,7 +37,7 @@ def completion_prompts(req: CompletionRequest, tokenizer: Any, vocab_size: int |
     prompts: list[list[int]] = []
     for i, p in enumerate(req.prompts()):
         if isinstance(p, str):
-            prompts.append(list(tokenizer.encode(p)))
+            prompts.append(encode_prompt(tokenizer, p))
             continue
         if vocab_size is not None:
             bad = [t for t in p if not 0 <= t < vocab_size]
@@ -62,7 +64,9 @@ async def create_completion(req: CompletionRequest, raw: Request, state: ServerS
     model = state.check_model(req.model)
     reject_unsupported(req, state.config)
     engine = state.engine
-    prompts = completion_prompts(req, engine.tokenizer, _vocab_size(engine.tokenizer))
+    prompts = await asyncio.to_thread(  # off the event loop
+        completion_prompts, req, engine.tokenizer, _vocab_size(engine.tokenizer)
+    )
     # One max_tokens for the batch: the tightest prompt decides when none was asked for.
     longest = max(len(p) for p in prompts)
     max_tokens = resolve_max_tokens(req, longest, engine.max_model_len)
@@ -70,11 +74,11 @@ async def create_completion(req: CompletionRequest, raw: Request, state: ServerS
     try:
         params = sampling_params(req, max_tokens)
     except (EngineError, ValueError) as exc:
-        raise engine_error(exc, state, param) from exc
+        raise engine_error(exc, state, param, is_chat=False) from exc
 
     response_id = new_id("cmpl")
     created = int(time.time())
-    session = GenerationSession(state, raw, response_id, param)
+    session = GenerationSession(state, raw, response_id, param, is_chat=False)
     stream = session.stream_many(list(prompts), params)
     first = await session.first(stream)
     if first is None:
@@ -191,6 +195,9 @@ async def _stream_chunks(
         yield SSE_DONE
     except APIError as exc:
         yield sse_event(exc.body())
+        yield SSE_DONE
+    except Exception as exc:  # the stream has started: the error travels as its last event
+        yield sse_event(internal_error("Internal error while streaming", exc).body())
         yield SSE_DONE
     finally:
         await session.close()

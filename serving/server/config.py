@@ -16,7 +16,12 @@ class ServerConfig:
     Attributes:
         host: Interface to bind; loopback by default so nothing is exposed by accident.
         port: TCP port; 0 picks a free one (the launcher resolves it before binding).
-        api_key: When set, every ``/v1/*`` request must send ``Authorization: Bearer <api_key>``.
+        api_key: When set, every ``/v1/*`` request must send ``Authorization: Bearer <api_key>``; so must
+            ``/metrics`` (unless ``public_metrics``), ``/openapi.json``, ``/debug/*`` and, with
+            ``--speculative-edge``, every gRPC call of an edge (metadata ``authorization``).
+        public_metrics: Serve ``/metrics`` without the API key (for a Prometheus scraper).
+        max_body_bytes: Largest request body accepted (413 beyond), enforced while it is read.
+        max_json_depth: Deepest nesting of JSON arrays and objects in a request body (400 beyond).
         served_model_name: Name the model is served under; ``None`` uses the engine's short name.
         model_aliases: Further names accepted in the ``model`` field of a request.
         max_n: Largest ``n`` (choices per request) accepted.
@@ -31,7 +36,10 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 8000
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    public_metrics: bool = False
+    max_body_bytes: int = 4 * 2**20
+    max_json_depth: int = 64
     served_model_name: str | None = None
     model_aliases: tuple[str, ...] = field(default_factory=tuple)
     max_n: int = 16
@@ -48,6 +56,10 @@ class ServerConfig:
             raise ValueError(f"ServerConfig.port must be in 0..65535 (0 = any free port), got {self.port}")
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("ServerConfig.api_key must be None (no auth) or a non-empty string")
+        if self.max_body_bytes < 1024:
+            raise ValueError(f"ServerConfig.max_body_bytes must be >= 1024, got {self.max_body_bytes}")
+        if self.max_json_depth < 8:
+            raise ValueError(f"ServerConfig.max_json_depth must be >= 8, got {self.max_json_depth}")
         if self.max_n < 1:
             raise ValueError(f"ServerConfig.max_n must be >= 1, got {self.max_n}")
         if self.max_logprobs < 0:
@@ -67,3 +79,16 @@ class ServerConfig:
         """The API key in ``$SPLITSECOND_API_KEY``, or ``None`` when unset or empty."""
         value = os.environ.get(API_KEY_ENV, "").strip()
         return value or None
+
+
+def read_api_key_file(path: str) -> str:
+    """The API key held in the file at ``path`` (surrounding whitespace dropped); ``ValueError`` when the
+    file cannot be read or is empty. A key in a file (or ``$SPLITSECOND_API_KEY``) stays out of ``ps``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            key = f.read().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the API key file {path}: {exc.strerror or exc}") from None
+    if not key:
+        raise ValueError(f"the API key file {path} is empty")
+    return key

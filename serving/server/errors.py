@@ -2,13 +2,19 @@
 
 Every failure leaves the server as ``{"error": {"message", "type", "param", "code"}}`` with the
 status OpenAI would use: 400 for a bad request (the offending parameter named in ``param``), 401 for
-a missing or wrong API key, 404 for an unknown model, 429 with ``Retry-After`` when the engine's
-queue is full, 500 for a fault of ours.
+a missing or wrong API key, 404 for an unknown model, 413 for a body over the limit, 415 for a body
+that is not ``application/json``, 429 with ``Retry-After`` when the engine's queue is full, 500 for a
+fault of ours.
+
+A fault of ours never shows its exception text (a library's panic message, a backtrace, a file path):
+``internal_error`` logs it with a fresh error id, and the client's message carries only that id
+(``code`` "internal_error"), which finds the log entry.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -74,6 +80,31 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return APIError(400, message, INVALID_REQUEST, param, code)
 
 
+def new_error_id() -> str:
+    """A short id that ties an error answered to a client to its entry in the server log."""
+    return f"err-{uuid.uuid4().hex[:16]}"
+
+
+def internal_error(
+    what: str, exc: BaseException | None = None, detail: str | None = None, status: int = 500
+) -> APIError:
+    """A ``status`` (500 by default) ``server_error`` whose message names only ``what`` failed and an
+    error id; the exception (with its traceback) or ``detail`` goes to the log under that id."""
+    error_id = new_error_id()
+    if exc is not None:
+        logger.error("%s [%s]: %r", what, error_id, exc, exc_info=exc)
+    else:
+        logger.error("%s [%s]: %s", what, error_id, detail)
+    return APIError(
+        status,
+        f"{what} (error id {error_id}; the server log has the details).",
+        SERVER_ERROR,
+        None,
+        "internal_error",
+        headers={"X-Error-Id": error_id},
+    )
+
+
 def model_not_found(model: str, served: list[str]) -> APIError:
     """A 404 like OpenAI's ``model_not_found``, listing the names served."""
     return APIError(
@@ -136,5 +167,4 @@ def install_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error while serving a request")
-        return APIError(500, f"Internal server error: {type(exc).__name__}: {exc}", SERVER_ERROR).response()
+        return internal_error("Internal server error", exc).response()

@@ -21,20 +21,51 @@ from splitsecond.serving import (
     PromptTooLongError,
     RequestAbortedError,
 )
-from splitsecond.serving.errors import EngineDeadError
-from splitsecond.serving.server.errors import RATE_LIMIT, SERVER_ERROR, APIError, bad_request
+from splitsecond.serving.errors import EngineDeadError, InvalidParameterError, RequestFailedError
+from splitsecond.serving.server.errors import RATE_LIMIT, SERVER_ERROR, APIError, bad_request, internal_error
 from splitsecond.serving.server.metrics import RequestTimer
 from splitsecond.serving.server.state import ServerState
 
 logger = logging.getLogger(__name__)
 
 
-def engine_error(exc: Exception, state: ServerState, constraint_param: str | None) -> APIError:
-    """The OpenAI error for an exception the engine raised."""
+#: Longest library message a client sees for a refused output constraint.
+MAX_SCHEMA_MESSAGE = 400
+
+_PANIC_MARKERS = ("panic", "backtrace", "stack backtrace", ".rs:", "Traceback")
+
+
+def schema_error(exc: Exception, constraint_param: str | None) -> APIError:
+    """A 400 for a refused output constraint: the compiler's one-line reason, or, when that looks like a
+    crash report (a panic, a backtrace, many lines), only an error id (the text goes to the log)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    if not first or any(m in text for m in _PANIC_MARKERS) or len(first) > MAX_SCHEMA_MESSAGE:
+        err = internal_error("The output constraint could not be compiled", exc, status=400)
+        return bad_request(err.message, constraint_param, "invalid_schema")
+    return bad_request(f"Invalid output constraint: {first}", constraint_param, "invalid_schema")
+
+
+def request_param(param: str, constraint_param: str | None, is_chat: bool) -> str:
+    """The request field for a ``SamplingParams`` field named by ``InvalidParameterError``."""
+    if param == "logprobs" and is_chat:
+        return "top_logprobs"
+    if param == "structured":
+        return constraint_param or "response_format"
+    return param
+
+
+def engine_error(
+    exc: Exception, state: ServerState, constraint_param: str | None, is_chat: bool = True
+) -> APIError:
+    """The OpenAI error for an exception the engine raised (faults of ours show only an error id)."""
     if isinstance(exc, PromptTooLongError):
-        return bad_request(str(exc), "messages", "context_length_exceeded")
+        return bad_request(str(exc), "messages" if is_chat else "prompt", "context_length_exceeded")
     if isinstance(exc, InvalidSchemaError):
-        return bad_request(f"Invalid output constraint: {exc}", constraint_param, "invalid_schema")
+        return schema_error(exc, constraint_param)
+    if isinstance(exc, InvalidParameterError):
+        message = str(exc).removeprefix("SamplingParams: ")
+        return bad_request(message, request_param(exc.param, constraint_param, is_chat), "invalid_value")
     if isinstance(exc, EngineOverloadedError):
         retry = str(state.config.retry_after_s)
         return APIError(
@@ -45,13 +76,16 @@ def engine_error(exc: Exception, state: ServerState, constraint_param: str | Non
             "engine_overloaded",
             headers={"Retry-After": retry},
         )
+    if isinstance(exc, RequestFailedError):
+        return internal_error("The request failed inside the engine", detail=exc.detail)
     if isinstance(exc, EngineDeadError):
-        return APIError(503, f"The engine is not running: {exc}", SERVER_ERROR, code="engine_dead")
+        return internal_error("The engine is not running", exc, status=503)
     if isinstance(exc, ValueError):
-        return bad_request(str(exc))
+        text = str(exc).strip()
+        return bad_request(text.splitlines()[0][:MAX_SCHEMA_MESSAGE] if text else "Invalid request.")
     if isinstance(exc, EngineError):
-        return APIError(500, f"Engine error: {exc}", SERVER_ERROR)
-    return APIError(500, f"Internal error: {type(exc).__name__}: {exc}", SERVER_ERROR)
+        return internal_error("Engine error", exc)
+    return internal_error("Internal error", exc)
 
 
 def finish_label(final: Any) -> str:
@@ -70,15 +104,22 @@ class GenerationSession:
         raw_request: The HTTP request (watched for disconnects); ``None`` watches nothing.
         base_id: Prefix of the engine request ids (the response's id).
         constraint_param: Request parameter named when the engine rejects the output constraint.
+        is_chat: A chat completion (errors name ``messages``), else a text completion (``prompt``).
     """
 
     def __init__(
-        self, state: ServerState, raw_request: Request | None, base_id: str, constraint_param: str | None
+        self,
+        state: ServerState,
+        raw_request: Request | None,
+        base_id: str,
+        constraint_param: str | None,
+        is_chat: bool = True,
     ) -> None:
         self.state = state
         self.raw_request = raw_request
         self.base_id = base_id
         self.constraint_param = constraint_param
+        self.is_chat = is_chat
         self.timer = RequestTimer(state.metrics)
         self.disconnected = False
         self._ids: list[str] = []
@@ -125,6 +166,18 @@ class GenerationSession:
             if isinstance(result, Exception):
                 logger.warning("aborting %s failed: %s", rid, result)
 
+    def _reserve(self, count: int, params: Any) -> None:
+        """Admit ``count`` prompts at once (engines without ``reserve`` admit each in ``generate``)."""
+        reserve = getattr(self.state.engine, "reserve", None)
+        if reserve is None:
+            return
+        rids = [f"{self.base_id}-{i}" for i in range(count)]
+        try:
+            reserve(rids, params)
+        except (EngineError, ValueError) as exc:
+            raise engine_error(exc, self.state, self.constraint_param, self.is_chat) from exc
+        self._ids.extend(rids)
+
     async def _watch(self) -> None:
         assert self.raw_request is not None
         try:
@@ -157,7 +210,8 @@ class GenerationSession:
     async def stream(self, prompt: str | list[int], params: Any, index: int = 0) -> AsyncIterator[Any]:
         """The engine's outputs for one prompt; engine errors leave as :class:`APIError`."""
         rid = f"{self.base_id}-{index}"
-        self._ids.append(rid)
+        if rid not in self._ids:
+            self._ids.append(rid)
         try:
             async for out in self.state.engine.generate(prompt, params, rid):
                 self.timer.tokens(sum(len(c.delta_token_ids) for c in out.outputs))
@@ -172,16 +226,21 @@ class GenerationSession:
                 raise APIError(503, "The request was aborted by the server.", SERVER_ERROR) from None
         except (EngineError, ValueError) as exc:
             self._finished.add(rid)
-            raise engine_error(exc, self.state, self.constraint_param) from exc
+            raise engine_error(exc, self.state, self.constraint_param, self.is_chat) from exc
 
     async def stream_many(
         self, prompts: list[str | list[int]], params: Any
     ) -> AsyncIterator[tuple[int, Any]]:
-        """Outputs of several prompts as they come, tagged with the prompt's index."""
+        """Outputs of several prompts as they come, tagged with the prompt's index.
+
+        A batch is admitted as one (``AsyncEngine.reserve``): when the engine's queue cannot take all of
+        its prompts, none of them is queued, so the refusal leaves nothing behind.
+        """
         if len(prompts) == 1:
             async for out in self.stream(prompts[0], params, 0):
                 yield 0, out
             return
+        self._reserve(len(prompts), params)
         queue: asyncio.Queue[tuple[int, Any] | tuple[int, BaseException] | None] = asyncio.Queue()
 
         async def pump(i: int, p: str | list[int]) -> None:

@@ -12,6 +12,7 @@ This module imports neither torch nor the engine at import time.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -25,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from splitsecond.serving.server.config import ServerConfig
+from splitsecond.serving.server.config import API_KEY_ENV, ServerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def run_server(engine_config: Any, server_config: ServerConfig, verifier_config:
     """Serve ``engine_config``'s model with uvicorn until interrupted (blocks).
 
     With ``verifier_config`` (a :class:`splitsecond.serving.speculative.VerifierConfig`) the same
-    engine also verifies edge drafts over gRPC (``splitsecond serve --speculative-edge``).
+    engine also verifies edge drafts over gRPC (``splitsecond serve --speculative-edge``); the server's
+    API key guards it too unless the verifier config names its own.
     """
     from splitsecond.serving import AsyncEngine
     from splitsecond.serving.server.app import create_app
@@ -56,6 +58,9 @@ def run_server(engine_config: Any, server_config: ServerConfig, verifier_config:
     services = []
     if verifier_config is not None:
         from splitsecond.serving.speculative.verifier_service import VerifierService
+
+        if verifier_config.api_key is None and server_config.api_key is not None:
+            verifier_config = dataclasses.replace(verifier_config, api_key=server_config.api_key)
 
         services.append(lambda engine: VerifierService(engine, verifier_config))
     app = create_app(server_config, engine_factory=lambda: AsyncEngine(engine_config), services=services)
@@ -188,7 +193,8 @@ def start_server_subprocess(
         port: Port to listen on; ``None`` picks a free one.
         extra_args: Further ``splitsecond serve`` options, e.g. ``["--max-waiting", "2"]``.
         host: Interface to bind (loopback by default).
-        api_key: Require this bearer token.
+        api_key: Require this bearer token (handed over in ``$SPLITSECOND_API_KEY``, never on the
+            command line, where ``ps`` would show it).
         env: Extra environment variables for the server.
         timeout_s: How long to wait for ``/health``.
         keep_log: Keep the server's log file after it stops (its path is ``server.log_path``).
@@ -200,10 +206,10 @@ def start_server_subprocess(
     args = [sys.executable, "-c", "from splitsecond.cli import main; main()", "serve", model,
             "--host", host, "--port", str(port), *extra_args]  # fmt: skip
     full_env = dict(os.environ)
-    full_env.pop("SPLITSECOND_API_KEY", None)
-    if api_key is not None:
-        args += ["--api-key", api_key]
+    full_env.pop(API_KEY_ENV, None)
     full_env.update(env or {})
+    if api_key is not None:
+        full_env[API_KEY_ENV] = api_key
     server = ServerProcess(args, host, port, api_key, full_env, keep_log)
     try:
         server.wait_ready(timeout_s)

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from splitsecond.serving.sampling_params import INT64_MAX, SEED_RANGE
+
 
 class _Request(BaseModel):
     """Base of request bodies: unknown fields are accepted and ignored."""
@@ -52,13 +54,20 @@ class ResponseFormat(_Request):
 
 
 class StructuredOutputsParams(_Request):
-    """``structured_outputs`` (vLLM extension): exactly one of choice, json, regex, json_object."""
+    """``structured_outputs`` (vLLM extension): exactly one of choice, json, regex, json_object.
+
+    ``json_schema_mode`` (our extension) applies to the request's JSON schema, however it is given
+    (``response_format``, ``structured_outputs.json``, ``guided_json``): "strict", the default, reads it
+    like OpenAI's structured outputs (no properties the schema does not list, unless its
+    ``additionalProperties`` allows them; no free whitespace); "permissive" as plain JSON Schema.
+    """
 
     choice: list[str] | None = None
     json_: dict[str, Any] | str | None = Field(default=None, alias="json")
     regex: str | None = None
     json_object: bool | None = None
     grammar: str | None = None
+    json_schema_mode: Literal["strict", "permissive"] | None = None
 
 
 class _SamplingRequest(_Request):
@@ -89,6 +98,28 @@ class _SamplingRequest(_Request):
     guided_choice: list[str] | None = None
     guided_json: dict[str, Any] | str | None = None
     guided_regex: str | None = None
+
+    @field_validator("max_tokens", "top_k", "n", "min_tokens")
+    @classmethod
+    def _int64(cls, v: int | None) -> int | None:
+        if v is not None and abs(v) > INT64_MAX:
+            raise ValueError(f"must fit in a signed 64-bit integer, got {v}")
+        return v
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int | None) -> int | None:
+        if v is not None and not SEED_RANGE[0] <= v < SEED_RANGE[1]:
+            raise ValueError(f"seed must be an integer in [-2**63, 2**64), got {v}")
+        return v
+
+    @field_validator("stop_token_ids")
+    @classmethod
+    def _stop_token_ids(cls, v: list[int] | None) -> list[int] | None:
+        bad = [t for t in v or () if not 0 <= t <= INT64_MAX]
+        if bad:
+            raise ValueError(f"stop_token_ids must be non-negative token ids, got {bad[:5]}")
+        return v
 
     @field_validator("max_tokens")
     @classmethod

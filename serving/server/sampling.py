@@ -80,6 +80,8 @@ def _schema(value: dict[str, Any] | str, param: str) -> dict[str, Any] | str:
             parsed = json.loads(value)
         except json.JSONDecodeError as exc:
             raise bad_request(f"The JSON schema is not valid JSON: {exc}.", param, "invalid_schema") from exc
+        except RecursionError:
+            raise bad_request("The JSON schema is nested too deeply.", param, "invalid_schema") from None
         if not isinstance(parsed, dict):
             raise bad_request("The JSON schema must be a JSON object.", param, "invalid_schema")
         return parsed
@@ -93,16 +95,26 @@ def _constraint(param: str, **kwargs: Any) -> StructuredOutput:
         raise bad_request(f"Invalid output constraint: {exc}.", param, "invalid_schema") from exc
 
 
+def json_schema_mode(req: _SamplingRequest) -> str:
+    """How the request's JSON schema is read: ``structured_outputs.json_schema_mode``, else "strict"
+    (OpenAI's structured outputs; see ``serving.constrained.json_schema``)."""
+    so = req.structured_outputs
+    return (so.json_schema_mode if so is not None else None) or "strict"
+
+
 def structured_output(req: _SamplingRequest) -> StructuredOutput | None:
     """The output constraint a request asks for, or ``None``; two constraints at once are a 400."""
     found: list[tuple[str, StructuredOutput]] = []
+    mode = json_schema_mode(req)
     rf = req.response_format
     if rf is not None and rf.type == "json_object":
         found.append(("response_format", _constraint("response_format", json_object=True)))
     elif rf is not None and rf.type == "json_schema":
         assert rf.json_schema is not None and rf.json_schema.json_schema is not None
         schema = _schema(rf.json_schema.json_schema, "response_format")
-        found.append(("response_format", _constraint("response_format", json_schema=schema)))
+        found.append(
+            ("response_format", _constraint("response_format", json_schema=schema, json_schema_mode=mode))
+        )
     so = req.structured_outputs
     if so is not None:
         if so.grammar is not None:
@@ -120,7 +132,10 @@ def structured_output(req: _SamplingRequest) -> StructuredOutput | None:
         if so.json_ is not None:
             schema = _schema(so.json_, "structured_outputs.json")
             found.append(
-                ("structured_outputs.json", _constraint("structured_outputs.json", json_schema=schema))
+                (
+                    "structured_outputs.json",
+                    _constraint("structured_outputs.json", json_schema=schema, json_schema_mode=mode),
+                )
             )
         if so.regex is not None:
             found.append(
@@ -136,9 +151,8 @@ def structured_output(req: _SamplingRequest) -> StructuredOutput | None:
     if req.guided_choice is not None:
         found.append(("guided_choice", _constraint("guided_choice", choice=list(req.guided_choice))))
     if req.guided_json is not None:
-        found.append(
-            ("guided_json", _constraint("guided_json", json_schema=_schema(req.guided_json, "guided_json")))
-        )
+        schema = _schema(req.guided_json, "guided_json")
+        found.append(("guided_json", _constraint("guided_json", json_schema=schema, json_schema_mode=mode)))
     if req.guided_regex is not None:
         found.append(("guided_regex", _constraint("guided_regex", regex=req.guided_regex)))
     if len(found) > 1:

@@ -10,6 +10,11 @@ the server verifies the others (the pipeline SpecEdge builds by grouping users f
 A session ends when the request finishes, the edge closes the stream, the edge vanishes (gRPC cancels
 the handler), or no draft arrives within ``draft_timeout_s``; in every case the engine request is
 aborted, so its KV blocks are freed at once.
+
+With ``VerifierConfig.api_key`` (``serve --api-key`` sets it) every call must carry the key in its
+metadata (``serving.speculative.api_key``); others end ``UNAUTHENTICATED`` before a session opens. A
+session's sampling parameters pass the engine's own checks against the model (``RequestBuilder``), as an
+HTTP request's do.
 """
 
 from __future__ import annotations
@@ -18,19 +23,20 @@ import asyncio
 import hashlib
 import itertools
 import logging
+import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
 from splitsecond.serving.errors import (
-    EngineDeadError,
-    EngineError,
     EngineOverloadedError,
     InvalidSchemaError,
     PromptTooLongError,
+    RequestFailedError,
 )
 from splitsecond.serving.outputs import RequestOutput
+from splitsecond.serving.speculative.api_key import ApiKeyInterceptor
 from splitsecond.serving.speculative.protocol import (
     SERVICE,
     Draft,
@@ -66,7 +72,8 @@ class VerifierConfig:
     long a new stream may take to send its ``OpenSession``; ``draft_timeout_s``: how long a session may
     wait for its next draft before it is aborted. ``max_sessions``: concurrent sessions (more are told
     ``overloaded``). ``max_free_run``: the longest free run (tokens decoded without a draft) a draft
-    may ask for.
+    may ask for. ``api_key``: when set, every call must carry it (metadata ``authorization: Bearer
+    <key>``); ``None`` leaves the port open to whoever reaches it.
     """
 
     host: str = "127.0.0.1"
@@ -75,6 +82,7 @@ class VerifierConfig:
     draft_timeout_s: float = 30.0
     max_sessions: int = 256
     max_free_run: int = 1024
+    api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -85,6 +93,8 @@ class VerifierConfig:
                 raise ValueError(f"VerifierConfig: {name} must be > 0, got {value!r}")
         if not isinstance(self.max_sessions, int) or self.max_sessions < 1:
             raise ValueError(f"VerifierConfig: max_sessions must be >= 1, got {self.max_sessions!r}")
+        if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key.strip()):
+            raise ValueError("VerifierConfig: api_key must be None or a non-empty string")
 
 
 @dataclass
@@ -119,13 +129,21 @@ STATUS_OF = {
 
 
 def _engine_error(exc: BaseException) -> ErrorMessage:
+    """The error a session ends with; a fault of ours (or a library's crash report) is logged under an
+    error id, and only the id travels to the edge."""
+    text = str(exc).strip()
     if isinstance(exc, EngineOverloadedError):
-        return ErrorMessage("overloaded", str(exc))
+        return ErrorMessage("overloaded", text)
     if isinstance(exc, PromptTooLongError | InvalidSchemaError | ValueError):
-        return ErrorMessage("invalid_argument", str(exc))
-    if isinstance(exc, EngineDeadError | EngineError):
-        return ErrorMessage("engine_error", str(exc))
-    return ErrorMessage("engine_error", f"{type(exc).__name__}: {exc}")
+        first = text.splitlines()[0] if text else ""
+        if first and len(first) <= 400 and not any(m in text for m in ("panic", "backtrace", "Traceback")):
+            return ErrorMessage("invalid_argument", first)
+    error_id = f"err-{uuid.uuid4().hex[:16]}"
+    logger.error("speculative session failed [%s]: %r", error_id, exc, exc_info=exc)
+    if isinstance(exc, RequestFailedError):
+        logger.error("[%s] %s", error_id, exc.detail)
+    code = "invalid_argument" if isinstance(exc, ValueError) else "engine_error"
+    return ErrorMessage(code, f"the request failed on the server (error id {error_id})")
 
 
 class VerifierService:
@@ -142,13 +160,15 @@ class VerifierService:
 
     async def start(self) -> int:
         """Start listening; returns the bound port."""
+        key = self.config.api_key
         server = grpc.aio.server(
+            interceptors=[ApiKeyInterceptor(key)] if key else None,
             options=[
                 ("grpc.keepalive_time_ms", 10_000),
                 ("grpc.keepalive_timeout_ms", 5_000),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-            ]
+            ],
         )
         handler = grpc.method_handlers_generic_handler(
             SERVICE,

@@ -4,7 +4,9 @@ One channel (HTTP/2, keepalive, automatic reconnection of the transport) carries
 edge. ``open`` starts a session and returns its first verdict; ``RemoteSession.verify`` sends a draft
 and awaits the verdict, with a per-round timeout. ``one_way_delay_s`` adds an emulated network delay
 to every message in each direction (an in-process stand-in where ``tc netem`` is unavailable); the
-delay is awaited, so drafting runs meanwhile, as it would while bytes are on the wire.
+delay is awaited, so drafting runs meanwhile, as it would while bytes are on the wire. ``api_key``
+travels as metadata on every call (``serving.speculative.api_key``); a refused key is a
+``VerifierError`` with code ``unauthenticated`` (not retried).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from splitsecond.serving.speculative.api_key import auth_metadata
 from splitsecond.serving.speculative.protocol import (
     SESSION_METHOD,
     Draft,
@@ -48,6 +51,8 @@ class VerifierError(RuntimeError):
 
 def _failure(code: grpc.StatusCode | None, details: str | None) -> VerifierError:
     """A ``VerifierError`` for an RPC that ended: the server's own code when it ended the session."""
+    if code is grpc.StatusCode.UNAUTHENTICATED:
+        return VerifierError("unauthenticated", details or "the verifier refused the API key")
     error = ErrorMessage.from_details(details) if code is not grpc.StatusCode.UNAVAILABLE else None
     if error is not None:
         return VerifierError(error.code, error.message)
@@ -114,7 +119,7 @@ class RemoteSession:
 
 
 class VerifierClient:
-    """gRPC client for ``VerifierService`` at ``target`` ("host:port")."""
+    """gRPC client for ``VerifierService`` at ``target`` ("host:port"); ``api_key`` authenticates every call."""
 
     def __init__(
         self,
@@ -123,6 +128,7 @@ class VerifierClient:
         one_way_delay_s: float = 0.0,
         open_timeout_s: float = 30.0,
         round_timeout_s: float = 30.0,
+        api_key: str | None = None,
     ) -> None:
         if not isinstance(target, str) or ":" not in target:
             raise ValueError(f"target must be 'host:port', got {target!r}")
@@ -133,6 +139,7 @@ class VerifierClient:
         self.open_timeout_s = open_timeout_s
         self.round_timeout_s = round_timeout_s
         self.stats = ClientStats()
+        self._metadata = auth_metadata(api_key)
         self._channel: grpc.aio.Channel | None = None
         self._method = None
 
@@ -164,7 +171,7 @@ class VerifierClient:
     async def open(self, msg: OpenSession) -> tuple[RemoteSession, VerdictMessage]:
         """Open a session; returns it with its first verdict (the target's first token)."""
         method = self._ensure_channel()
-        call = method(wait_for_ready=True)
+        call = method(wait_for_ready=True, metadata=self._metadata or None)
         session = RemoteSession(self, call)
         try:
             await asyncio.wait_for(session._send(msg), self.open_timeout_s)

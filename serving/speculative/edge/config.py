@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Draft sources an edge accepts (``self:N`` takes the served model's first N layers).
 DRAFT_SOURCES = ("prompt-lookup", "suffix", "self:N", "model", "model:NAME", "none")
@@ -37,6 +37,8 @@ class EdgeConfig:
     alone (``DraftPayoff``), or the acceptance model picks k = 0, new requests open plain sessions that
     the server decodes alone, and every ``probe_every``-th one drafts to re-check; off, every request
     drafts.
+    ``api_key``: the key the verifier requires (``serve --api-key``), sent as gRPC metadata on every
+    call; the CLI reads it from ``$SPLITSECOND_API_KEY`` or ``--api-key-file``, never its command line.
     """
 
     server: str
@@ -59,6 +61,7 @@ class EdgeConfig:
     free_run_tokens: int = 4
     probe_every: int = 8
     plain_fallback: bool = True
+    api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -67,6 +70,8 @@ class EdgeConfig:
         if not isinstance(self.server, str) or not re.fullmatch(r"[^\s:]+:\d+", self.server):
             bad(f"server must be 'host:port', got {self.server!r}")
         self.draft_kind()  # validates draft
+        if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key.strip()):
+            bad("api_key must be None or a non-empty string")
         for name in ("adaptive", "proactive", "plain_fallback"):
             if not isinstance(getattr(self, name), bool):
                 bad(f"{name} must be True or False, got {getattr(self, name)!r}")

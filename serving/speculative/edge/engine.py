@@ -107,6 +107,7 @@ class EdgeEngine:
             one_way_delay_s=config.one_way_delay_ms / 1000,
             open_timeout_s=config.open_timeout_s,
             round_timeout_s=config.round_timeout_s,
+            api_key=config.api_key,
         )
         self.edge_stats = EdgeStats()
         self.proactive_stats = ProactiveStats()

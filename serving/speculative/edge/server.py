@@ -33,23 +33,29 @@ def start_edge_subprocess(
     *,
     port: int | None = None,
     timeout_s: float = 120.0,
+    api_key: str | None = None,
 ):
     """Start ``splitsecond edge --server SERVER`` on a free loopback port and wait for ``/health``.
 
-    Returns a :class:`splitsecond.serving.server.launcher.ServerProcess` (``api_base`` is the edge's
-    OpenAI base URL); use it as a context manager.
+    ``api_key``: the key the verifier requires, handed over in ``$SPLITSECOND_API_KEY`` (never on the
+    command line); the edge's own API then requires it too. Returns a
+    :class:`splitsecond.serving.server.launcher.ServerProcess` (``api_base`` is the edge's OpenAI base
+    URL); use it as a context manager.
     """
     import os
     import sys
 
+    from splitsecond.serving.server.config import API_KEY_ENV
     from splitsecond.serving.server.launcher import ServerProcess, find_free_port
 
     port = port or find_free_port()
     args = [sys.executable, "-c", "from splitsecond.cli import main; main()", "edge", "--server", server,
             "--host", "127.0.0.1", "--port", str(port), *extra_args]  # fmt: skip
     env = dict(os.environ)
-    env.pop("SPLITSECOND_API_KEY", None)
-    proc = ServerProcess(args, "127.0.0.1", port, None, env)
+    env.pop(API_KEY_ENV, None)
+    if api_key is not None:
+        env[API_KEY_ENV] = api_key
+    proc = ServerProcess(args, "127.0.0.1", port, api_key, env)
     try:
         proc.wait_ready(timeout_s)
     except BaseException:

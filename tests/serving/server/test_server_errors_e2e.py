@@ -118,8 +118,9 @@ def test_api_key_required(server):
     _assert_error(_post(server, "/chat/completions", body, key="wrong"), 401, code="invalid_api_key")
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=server.api_base, api_key="wrong", max_retries=0).models.list()
-    # Health and metrics stay open for probes.
+    # Health stays open for probes; metrics follow the key (see test_server_hardening_e2e.py).
     assert httpx.get(server.base_url + "/health").status_code == 200
+    _assert_error(httpx.get(server.base_url + "/metrics", timeout=10), 401, code="invalid_api_key")
 
 
 def test_streamed_request_with_a_bad_value_fails_before_any_event(server):
@@ -136,7 +137,7 @@ def test_streamed_request_with_a_bad_value_fails_before_any_event(server):
 
 
 def _scrape(server) -> dict:
-    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    text = httpx.get(server.base_url + "/metrics", headers=server.headers(), timeout=10).text
     return {f.name: f for f in text_string_to_metric_families(text)}
 
 

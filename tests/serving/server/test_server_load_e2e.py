@@ -20,7 +20,7 @@ LONG = {"max_tokens": 400, "ignore_eos": True, "temperature": 0}
 
 
 def _metrics(server) -> dict[str, float]:
-    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    text = httpx.get(server.base_url + "/metrics", headers=server.headers(), timeout=10).text
     out: dict[str, float] = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:

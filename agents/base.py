@@ -116,6 +116,8 @@ class Decision:
         trace: prompt, raw output and parse result, if any.
         fallback: ``True`` when the agent could not produce a valid action and used its
             documented fallback instead.
+        error: a failure the agent recovered from, such as a model call that failed; the arena
+            counts the decision as an error (as if the agent had raised), not only as a fallback.
     """
 
     action: Any
@@ -123,6 +125,7 @@ class Decision:
     usage: TokenUsage = field(default_factory=TokenUsage)
     trace: Trace | None = None
     fallback: bool = False
+    error: str | None = None
 
 
 @runtime_checkable

@@ -31,7 +31,9 @@ constraints) asks for free-text orders, parsed line by line with the env's valid
 Chain-of-thought and plan calls are never constrained. An unparseable answer or a failed call
 never raises: the decision falls back (``fallback="previous"``: the previous valid action, or the
 idle action at the start; ``"idle"``: the idle action; an ``int``: that action index), is marked
-``Decision.fallback`` and is counted in :attr:`LLMAgent.stats`.
+``Decision.fallback`` and is counted in :attr:`LLMAgent.stats`. A failed call also sets
+``Decision.error``, so the arena counts it as an error, not as a mere fallback.
+:func:`check_endpoint` tells before a match whether an endpoint answers at all.
 """
 
 from __future__ import annotations
@@ -122,6 +124,29 @@ class _Rejected(Exception):
     """The backend rejected the output constraint (HTTP 400/422)."""
 
 
+class EndpointUnreachable(ConnectionError):
+    """A model endpoint did not answer (refused, timed out, unknown host, malformed URL)."""
+
+
+def check_endpoint(api_base: str, timeout_s: float = 5.0) -> None:
+    """Probe an OpenAI-compatible endpoint with one ``GET {api_base}/models``.
+
+    Any HTTP answer (even 401 or 404) shows that something listens there; only a request that gets
+    no answer fails.
+
+    Raises:
+        EndpointUnreachable: with a one-line reason naming ``api_base``.
+    """
+    import httpx
+
+    url = api_base.rstrip("/") + "/models"
+    try:
+        httpx.get(url, timeout=timeout_s)
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise EndpointUnreachable(f"the model endpoint {api_base} does not answer ({reason})") from None
+
+
 class LLMAgent:
     """An agent backed by a language model reached through LiteLLM (see the module docstring).
 
@@ -209,6 +234,7 @@ class LLMAgent:
         self._plan_steps: list[int] = []  # plan-follow: the actions the plan in force names
         self._text_mode = False
         self._menu: OrderMenu | None = None  # in use for this episode (text-action envs in MENU_ENVS)
+        self._call_error: str | None = None  # the first failed call of the decision in progress
 
     # ------------------------------------------------------------------ episode
     def reset(self, spec: EnvSpec, seed: int | None = None) -> None:
@@ -285,6 +311,7 @@ class LLMAgent:
     def _steps(self, obs: Observation) -> Generator[_Call, _Reply, Decision]:
         """The decision procedure of the thinking style; yields calls, receives replies."""
         spec = self.spec
+        self._call_error = None
         names = list(spec.action_names or ())
         if names:
             shown = names
@@ -408,7 +435,7 @@ class LLMAgent:
             if plan_made is not None
             else (self._plan if isinstance(style, PlanThenAct) else None),
         )
-        return Decision(action=action, usage=usage, trace=trace, fallback=fallback)
+        return Decision(action=action, usage=usage, trace=trace, fallback=fallback, error=self._call_error)
 
     # ------------------------------------------------------------------ model calls
     def _request(self, call: _Call, mode: str) -> dict[str, Any]:
@@ -523,6 +550,8 @@ class LLMAgent:
         self.stats.call_errors += 1
         message = f"{type(exc).__name__}: {exc}"[:300]
         self.stats.last_error = message
+        if self._call_error is None:
+            self._call_error = message
         logger.warning("%s: model call failed: %s", self.name, message)
         return _Reply(text=None, usage=TokenUsage(), error=message)
 

@@ -723,17 +723,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def installed_ladder() -> list[str]:
-    """The ladder's models whose packages are installed, smallest first."""
-    from splitsecond.serving import resolve_model
+    """The ladder's models whose packages are installed, in the registry's order (smallest first)."""
+    from splitsecond.serving.loader.registry import list_models
 
-    names = []
-    for name in ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"):
-        try:
-            resolve_model(name)
-        except (FileNotFoundError, ValueError):
-            continue
-        names.append(name)
-    return names
+    return [status.model.name for status in list_models() if status.installed]
 
 
 if __name__ == "__main__":

@@ -24,6 +24,21 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def _cgroup_cpu_quota(path: str = "/sys/fs/cgroup/cpu.max") -> float | None:
+    """CPUs allowed by this process's cgroup v2 quota (``"max"``: none), or ``None`` if unknown."""
+    try:
+        with open(path) as f:
+            quota, period = f.read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
 @dataclass
 class EngineConfig:
     """Configuration of the serving engine.
@@ -169,12 +184,21 @@ class EngineConfig:
         )
 
     def resolved_num_threads(self) -> int:
-        """Intra-op CPU threads the engine uses."""
+        """Intra-op CPU threads the engine uses: ``num_threads``, else the cores free to this process.
+
+        Those are the cores of its CPU affinity (``taskset``, a container's cpuset), fewer when a
+        cgroup CPU quota (``cpu.max``: ``docker --cpus``) allows less; never more threads than
+        that, since an OpenMP thread without a core of its own stalls every barrier. Whether
+        waiting threads spin is decided when torch loads (``OMP_WAIT_POLICY``; the server and the
+        CLI make them sleep, see ``serving.server.launcher.passive_openmp_env``).
+        """
         if self.num_threads is not None:
             return self.num_threads
-        return max(
-            1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        )
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        quota = _cgroup_cpu_quota()
+        if quota is not None:
+            cores = min(cores, max(1, int(quota)))
+        return max(1, cores)
 
     def resolved_weight_packing(self, dtype=None) -> str | None:
         """'fp16', 'int4' or None (plain weights in ``dtype``, by default ``resolved_dtype()``).

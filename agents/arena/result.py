@@ -21,7 +21,8 @@ class AgentStats:
         score: its total reward.
         decisions: decisions made (fallbacks included).
         fallbacks: decisions that used a fallback action (the agent's own or the arena's).
-        errors: calls that raised (the arena used the fallback action).
+        errors: decisions that failed: the agent raised or reported a failed model call
+            (``Decision.error``); each is also a fallback.
         timeouts: calls that passed the arena's limit (the agent then forfeits).
         forfeited: whether the agent forfeited.
         latencies_ms: the latency charged to each decision.

@@ -115,7 +115,11 @@ class Seat:
         return Decision(action=self.fallback_action(), trace=Trace(error=error), fallback=True)
 
     def check(self, decision: object) -> tuple[Decision, str | None]:
-        """Validate what the agent returned; an invalid result becomes a fallback decision."""
+        """Validate what the agent returned; an invalid result becomes a fallback decision.
+
+        The error returned is the invalid result, or the failure the agent reported in
+        ``Decision.error`` (a model call that failed): both count as errors.
+        """
         assert self.spec is not None
         if not isinstance(decision, Decision):
             return self._fallback(
@@ -126,7 +130,7 @@ class Seat:
             return Decision(
                 action=self.fallback_action(), usage=decision.usage, trace=decision.trace, fallback=True
             ), error
-        return decision, None
+        return decision, decision.error
 
     def charge(self, decision: Decision, measured_ms: float) -> tuple[float, str | None]:
         """The latency to charge; a model error charges the measured time and is reported."""

@@ -9,6 +9,11 @@ killer) comes back as :class:`WorkerLost`:
   flight fails and none can be blamed (``shared=True`` when more than one was running). The
   backend then starts a fresh pool; the runner replays such matches one at a time so the next
   death is pinned on the right one.
+
+Pool workers die with the coordinator (a ``kill -9`` of ``splitsecond leaderboard run`` leaves no
+worker, and so no multiprocessing resource tracker, behind) and run one torch/OpenMP thread each,
+so that they and the embedded server share the cores without oversubscribing them; Ray gives each
+task one CPU and sets the same. A local Ray instance listens on loopback only.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import multiprocessing as mp
 import os
 import socket
+import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
@@ -24,6 +30,7 @@ from typing import Any, Protocol
 from splitsecond.benchmarks.leaderboard.outcome import MatchOutcome
 from splitsecond.benchmarks.leaderboard.schedule import MatchTask
 from splitsecond.benchmarks.leaderboard.worker import play_match
+from splitsecond.serving.server.launcher import die_with_parent, passive_openmp_env
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +68,28 @@ class Backend(Protocol):
         """Stop the workers (matches still running are abandoned)."""
 
 
-def _init_worker(log_level: int) -> None:
-    """Pool worker start-up: log only at ``log_level`` and above (the coordinator owns the console)."""
+#: A pool worker's thread settings: one thread for torch (the plan cache's embedder), MKL and OpenBLAS.
+WORKER_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+# A local Ray instance started here binds loopback: Ray resolves 127.0.0.1 to the machine's network
+# address unless this flag (read when ray is imported) is off.
+_RAY_LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def default_workers() -> int:
+    """Matches at once by default: the cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _init_worker(log_level: int, parent_pid: int | None = None) -> None:
+    """Pool worker start-up: die with the coordinator, one torch/OpenMP thread (set before anything
+    imports torch), log only at ``log_level`` and above (the coordinator owns the console)."""
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+    os.environ.update(WORKER_THREAD_ENV)
+    os.environ.update(passive_openmp_env())
+    if "torch" in sys.modules:  # pragma: no cover - the worker's imports do not load torch
+        sys.modules["torch"].set_num_threads(1)
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(log_level)
 
@@ -71,7 +98,7 @@ class ProcessPoolBackend:
     """Matches on a local ``ProcessPoolExecutor`` (spawn start method).
 
     Args:
-        workers: processes (default: CPU count).
+        workers: processes (default: :func:`default_workers`).
         api_base: the embedded server's ``api_base`` for ``{serve}`` specs.
         out_root: where matches write their logs and replays (``None``: nowhere).
         log_level: logging level inside the workers.
@@ -86,7 +113,7 @@ class ProcessPoolBackend:
         out_root: str | None = None,
         log_level: int = logging.ERROR,
     ) -> None:
-        n = workers if workers is not None else (os.cpu_count() or 1)
+        n = workers if workers is not None else default_workers()
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         self.capacity = n
@@ -103,7 +130,7 @@ class ProcessPoolBackend:
                 max_workers=self.capacity,
                 mp_context=mp.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.log_level,),
+                initargs=(self.log_level, os.getpid()),
             )
         return self._pool
 
@@ -189,7 +216,8 @@ class RayBackend:
 
     Args:
         address: ``ray.init`` address (``auto``, ``ray://host:10001`` ...) or ``local`` to start
-            a local instance with ``workers`` CPUs. An already initialised Ray is reused.
+            a local instance with ``workers`` CPUs, on loopback only. An already initialised Ray is
+            reused.
         workers: matches in flight at once (default: the cluster's CPUs).
         api_base: the embedded server's ``api_base``; it must be reachable from the Ray nodes.
         out_root: where matches write their logs and replays (a path the nodes share).
@@ -207,6 +235,9 @@ class RayBackend:
         api_base: str | None = None,
         out_root: str | None = None,
     ) -> None:
+        if address == "local" and "ray" not in sys.modules:
+            for name, value in _RAY_LOOPBACK_ENV.items():
+                os.environ.setdefault(name, value)
         try:
             import ray
         except ImportError:
@@ -219,7 +250,12 @@ class RayBackend:
             _check_reachable(address)
             try:
                 if address == "local":
-                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                    ray.init(
+                        num_cpus=workers,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        _node_ip_address="127.0.0.1",
+                    )
                 else:
                     ray.init(address=address, log_to_driver=False)
             except Exception as exc:

@@ -11,7 +11,8 @@ The coordinator (this process) is the only writer of the results database. Each 
 ``pending`` and is tried again, up to ``max_attempts`` failures, then marked ``failed``. Matches
 lost with a broken process pool (where the culprit is unknown) are not counted against and are
 replayed one at a time. Runs are resumable: a finished match is never played again unless
-``rerun`` asks for it, and matches left ``running`` by an interrupted run are played again.
+``rerun`` asks for it, and matches left ``running`` by an interrupted run are played again. A run
+killed outright (``kill -9``) takes its embedded server and pool workers with it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from splitsecond.benchmarks.leaderboard.events import (
 from splitsecond.benchmarks.leaderboard.executors import Backend, ProcessPoolBackend, RayBackend, WorkerLost
 from splitsecond.benchmarks.leaderboard.outcome import MatchOutcome
 from splitsecond.benchmarks.leaderboard.schedule import MatchTask, schedule
-from splitsecond.benchmarks.leaderboard.server import embedded_server
+from splitsecond.benchmarks.leaderboard.server import STATE_FILE, embedded_server
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ def run_leaderboard(
     Args:
         config: the leaderboard (validated by :func:`load_config`).
         db_path: the results database (default :func:`default_db_path`).
-        workers: matches at once (default: CPU count, or the Ray cluster's CPUs).
+        workers: matches at once (default: the cores this process may run on, or the Ray cluster's
+            CPUs).
         ray_address: run on Ray (``local`` for a local instance, else a ``ray.init`` address).
         rerun: play every scheduled match again, forgetting earlier outcomes.
         retry_failed: give matches marked ``failed`` another ``max_attempts``.
@@ -157,7 +159,8 @@ def run_leaderboard(
             emit(RunStarted(config.name, len(tasks), finished, 0, "none", 0))
             emit(RunFinished(summary))
             return summary
-        with embedded_server(config.serve if needs_server else None, config.serve_args) as api_base:
+        serve = config.serve if needs_server else None
+        with embedded_server(serve, config.serve_args, state_path=db_path.parent / STATE_FILE) as api_base:
             root = str(out_root) if out_root is not None else None
             backend: Backend
             if ray_address is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from splitsecond.cli import app
+from splitsecond.cli import app, make_console
 
 
 @app.command()
@@ -31,14 +31,13 @@ def calibrate(
     """Measure TTFT (cold and cached) and time per output token, fit them, write a profile."""
     import os
 
-    from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
 
     from splitsecond.agents.calibrate import CalibrationConfig
     from splitsecond.agents.calibrate import calibrate as run_calibration
 
-    console = Console()
+    console = make_console()
     if serve is None and model is None:
         raise typer.BadParameter("give --model (with --api-base for a self-hosted server) or --serve MODEL")
     api_key = os.environ.get(api_key_env) if api_key_env else None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from splitsecond.cli import app
+from splitsecond.cli import app, make_console
 from splitsecond.demo import DEMO_PROFILE, run_demo
 
 
@@ -30,14 +30,12 @@ def demo(
     """Our engine serves SmolLM2-135M; an LLM agent fights a built-in; see who wins."""
     import logging
 
-    from rich.console import Console
-
     from splitsecond.agents.arena import result_table
     from splitsecond.agents.latency import load_profile
     from splitsecond.cli.play import live_progress
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the launcher polls /health through httpx
-    console = Console()
+    console = make_console()
     t0 = time.perf_counter()
     if not offline and latency.startswith("token:"):
         try:
@@ -61,7 +59,9 @@ def demo(
                 thinking=thinking,
                 latency=latency,
                 progress=callback,
-                on_status=lambda msg: console.log(msg),
+                on_status=lambda msg: console.print(
+                    f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}", highlight=False
+                ),
             )
     except RuntimeError as exc:
         console.print(f"[red]the demo could not run:[/red] {exc}")

@@ -44,14 +44,22 @@ def edge(
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="SPLITSECOND_API_KEY", help="Require 'Authorization: Bearer <key>' on /v1."
     ),
+    api_key_file: str | None = typer.Option(
+        None,
+        "--api-key-file",
+        help="File holding the key the verifier requires (serve --api-key); default: $SPLITSECOND_API_KEY. "
+        "Never given on the command line.",
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Serve the OpenAI API locally; every request drafts here and is verified by the server."""
     from splitsecond.serving.server import ServerConfig
+    from splitsecond.serving.server.config import read_api_key_file
     from splitsecond.serving.speculative.edge.config import EdgeConfig
     from splitsecond.serving.speculative.edge.server import run_edge
 
     try:
+        verifier_key = read_api_key_file(api_key_file) if api_key_file else ServerConfig.api_key_from_env()
         edge_config = EdgeConfig(
             server=server,
             model=model,
@@ -66,6 +74,7 @@ def edge(
             free_run_tokens=free_run_tokens,
             num_threads=num_threads,
             suffix_cache_tokens=suffix_cache_tokens,
+            api_key=verifier_key,
         )
         server_config = ServerConfig(host=host, port=port, api_key=api_key or None, log_level=log_level)
     except ValueError as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from splitsecond.cli import app
+from splitsecond.cli import app, make_console
 
 leaderboard_app = typer.Typer(
     name="leaderboard",
@@ -30,7 +30,9 @@ def run(
     db: Path | None = typer.Option(
         None, help="Results database (default runs/leaderboards/<name>/results.sqlite)."
     ),
-    workers: int | None = typer.Option(None, help="Matches played at once (default: CPU count)."),
+    workers: int | None = typer.Option(
+        None, help="Matches played at once (default: the cores this process may run on)."
+    ),
     ray_address: str | None = typer.Option(
         None, help="Run on Ray: 'local' starts a local instance, else a ray.init address (auto, ray://...)."
     ),
@@ -40,12 +42,10 @@ def run(
     report: bool = typer.Option(True, help="Write the report next to the database when the run completes."),
 ) -> None:
     """Play every unfinished match of CONFIG and record it; resumable."""
-    from rich.console import Console
-
     from splitsecond.benchmarks.leaderboard import ConfigError, LiveProgress, load_config, run_leaderboard
     from splitsecond.benchmarks.leaderboard.runner import default_db_path
 
-    console = Console()
+    console = make_console()
     try:
         cfg = load_config(config)
     except ConfigError as exc:
@@ -99,11 +99,9 @@ def report(
     ),
 ) -> None:
     """Write Markdown, JSON and HTML reports (with figures) from a results database."""
-    from rich.console import Console
-
     from splitsecond.benchmarks.leaderboard import build_report, write_report
 
-    console = Console()
+    console = make_console()
     try:
         data = build_report(db, name)
     except (FileNotFoundError, KeyError) as exc:

@@ -6,14 +6,19 @@ a LiteLLM model string, optionally with its endpoint after ``@``
 (``...?thinking=plan-then-act:4``), or a user class ``package.module:Class`` / ``file.py:Class``.
 
 A model behind the plan cache (``apc/openai/smollm2-135m@http://...``) gets the cache registered
-in this process first (:func:`splitsecond.cache.ensure_registered`, store ``--cache-db``).
+in this process first (:func:`splitsecond.cache.ensure_registered`, store ``--cache-db``). Every
+model endpoint named with ``@`` is probed before the match: one that does not answer stops the
+command with exit code 1 instead of a match played on fallbacks.
 """
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import typer
 
-from splitsecond.cli import app
+from splitsecond.cli import app, make_console
 
 CLOCKS = {"virtual": "virtual", "wall": "realtime", "realtime": "realtime"}
 
@@ -49,6 +54,35 @@ def plan_cache_specs(specs: list[str]) -> list[str]:
         if parsed.kind == "llm" and parsed.target.startswith("apc/"):
             out.append(text)
     return out
+
+
+def model_endpoints(specs: list[str]) -> dict[str, str]:
+    """``{api_base: spec}`` of the LLM specs that name an endpoint (bad specs are left to the arena)."""
+    from splitsecond.agents.specs import parse_agent_spec
+
+    out: dict[str, str] = {}
+    for text in specs:
+        try:
+            parsed = parse_agent_spec(text)
+        except ValueError:
+            continue
+        if parsed.kind == "llm" and parsed.api_base:
+            out.setdefault(parsed.api_base, text)
+    return out
+
+
+def fresh_run_dir(root: Path = Path("runs"), prefix: str = "play") -> Path:
+    """A new, empty folder ``root/<prefix>-<date>-<time>[-N]`` (created here, so it is this run's)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(1000):
+        path = root / (f"{prefix}-{stamp}" if n == 0 else f"{prefix}-{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise RuntimeError(f"no free folder name under {root} for {prefix}-{stamp}")
 
 
 def live_progress(console: object, min_interval_s: float = 0.2):  # noqa: ANN201 - returns (callback, live)
@@ -98,8 +132,12 @@ def play(
     ),
     timeout: float = typer.Option(30.0, help="Seconds one decision may take before the agent forfeits."),
     max_decisions: int | None = typer.Option(None, help="Stop after this many decisions."),
-    out: str | None = typer.Option(None, help="Folder for episode.jsonl, result.json and the replay."),
-    gif: bool = typer.Option(False, help="Also write the replay as a GIF (needs --out)."),
+    out: str | None = typer.Option(
+        None,
+        help="Folder for episode.jsonl, result.json and the replay (with --gif and no --out: a fresh "
+        "folder under runs/).",
+    ),
+    gif: bool = typer.Option(False, help="Also write the replay as a GIF."),
     cache_db: str | None = typer.Option(
         None,
         "--cache-db",
@@ -108,15 +146,12 @@ def play(
     ),
 ) -> None:
     """Play one match and print the result table."""
-    from rich.console import Console
-
     from splitsecond.agents.arena import MatchConfig, result_table, run_match
+    from splitsecond.agents.llm_agent import EndpointUnreachable, check_endpoint
 
-    console = Console()
+    console = make_console()
     if clock not in CLOCKS:
         raise typer.BadParameter(f"--clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
-    if gif and out is None:
-        raise typer.BadParameter("--gif needs --out DIR")
     env_kwargs = _env_args(env_arg)
     if round_seconds is not None:
         env_kwargs["round_seconds"] = round_seconds
@@ -132,6 +167,20 @@ def play(
     if opponent is not None:
         specs.append(opponent)
     latencies = [latency] * len(agent) + ([opponent_latency] if opponent is not None else [])
+    for api_base, spec in model_endpoints(specs).items():
+        try:
+            check_endpoint(api_base)
+        except EndpointUnreachable as exc:
+            console.print(
+                f"[red]error:[/red] {exc}; agent {spec!r} cannot play. Start the server "
+                "(e.g. `splitsecond serve smollm2-135m --port 8000`) or fix the URL after '@'.",
+                markup=True,
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+    if gif and out is None:
+        out = str(fresh_run_dir())
+        console.print(f"writing the episode log, replay and GIF to {out}/", highlight=False)
     try:
         if plan_cache_specs(specs):
             from splitsecond.cache import ensure_registered
@@ -161,4 +210,11 @@ def play(
     console.print(result_table(result))
     for label, path in (("log", result.log_path), ("replay", result.replay_path), ("gif", result.gif_path)):
         if path is not None:
-            console.print(f"{label}: {path}")
+            console.print(f"{label}: {path}", highlight=False)
+    for agent_id, stats in result.agents.items():
+        if stats.errors:
+            console.print(
+                f"[yellow]warning:[/yellow] {stats.name} ({agent_id}): {stats.errors} of {stats.decisions} "
+                "decisions failed (model calls or the agent raised; see the log)",
+                highlight=False,
+            )

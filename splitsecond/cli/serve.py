@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from splitsecond.cli import app
+from splitsecond.cli import app, fail
+
+
+def _refuse_unservable(model: str) -> None:
+    """Exit with one line, before the server starts, when MODEL is missing or the engine cannot run it."""
+    from splitsecond.serving.loader.registry import resolve_model
+    from splitsecond.serving.loader.support import check_supported
+
+    try:
+        check_supported(resolve_model(model))
+    except (OSError, ValueError) as exc:
+        fail(f"splitsecond serve: {exc}")
 
 
 @app.command()
@@ -13,8 +24,19 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
     port: int = typer.Option(8000, help="TCP port."),
     api_key: str | None = typer.Option(
-        None, "--api-key", envvar="SPLITSECOND_API_KEY", help="Require 'Authorization: Bearer <key>' on /v1."
+        None,
+        "--api-key",
+        envvar="SPLITSECOND_API_KEY",
+        help="Require 'Authorization: Bearer <key>' on /v1, /metrics and the edge verifier "
+        "(prefer $SPLITSECOND_API_KEY or --api-key-file: ps shows the command line).",
     ),
+    api_key_file: str | None = typer.Option(
+        None, "--api-key-file", help="Read the API key from this file (instead of --api-key)."
+    ),
+    public_metrics: bool = typer.Option(
+        False, "--public-metrics", help="Serve /metrics without the API key (for a Prometheus scraper)."
+    ),
+    max_body_bytes: int = typer.Option(4 * 2**20, help="Largest request body accepted (413 beyond)."),
     served_model_name: str | None = typer.Option(None, help="Name to serve the model under."),
     alias: list[str] = typer.Option([], "--alias", help="Further accepted model name (repeatable)."),
     dtype: str | None = typer.Option(None, help="Engine dtype (default: the engine's 'auto')."),
@@ -24,13 +46,13 @@ def serve(
     max_num_seqs: int | None = typer.Option(None, help="Most sequences in one batch."),
     max_num_batched_tokens: int | None = typer.Option(None, help="Most tokens in one step."),
     max_model_len: int | None = typer.Option(None, help="Context length (default: the model's)."),
-    max_waiting: int | None = typer.Option(None, help="Queued requests before answering 429."),
+    max_waiting: int | None = typer.Option(None, help="Queued sequences (prompts x n) before answering 429."),
     prefix_caching: bool = typer.Option(
         True, "--prefix-caching/--no-prefix-caching", help="Reuse KV of shared prefixes."
     ),
     seed: int | None = typer.Option(None, help="Engine seed."),
     num_kv_blocks: int | None = typer.Option(None, help="KV-cache blocks (overrides --kv-cache-memory-mb)."),
-    num_threads: int | None = typer.Option(None, help="torch CPU threads (default: torch's)."),
+    num_threads: int | None = typer.Option(None, help="torch CPU threads (default: the cores free to it)."),
     kv_swap_policy: str | None = typer.Option(
         None, help="Under KV memory pressure: recompute (default), dram or flash swap."
     ),
@@ -55,12 +77,20 @@ def serve(
 ) -> None:
     """Serve MODEL through an OpenAI-compatible API (chat, completions, models, health, metrics)."""
     from splitsecond.serving.server import ServerConfig, build_engine_config, run_server
+    from splitsecond.serving.server.config import read_api_key_file
 
+    _refuse_unservable(model)
     try:
+        if api_key_file is not None:
+            if api_key:
+                raise ValueError("give the API key once: --api-key-file or --api-key/$SPLITSECOND_API_KEY")
+            api_key = read_api_key_file(api_key_file)
         server_config = ServerConfig(
             host=host,
             port=port,
             api_key=api_key or None,
+            public_metrics=public_metrics,
+            max_body_bytes=max_body_bytes,
             served_model_name=served_model_name,
             model_aliases=tuple(alias),
             max_n=max_n,
@@ -91,7 +121,10 @@ def serve(
             from splitsecond.serving.speculative.verifier_service import VerifierConfig
 
             verifier_config = VerifierConfig(
-                host=spec_host or host, port=spec_port, draft_timeout_s=spec_draft_timeout_s
+                host=spec_host or host,
+                port=spec_port,
+                draft_timeout_s=spec_draft_timeout_s,
+                api_key=server_config.api_key,
             )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -71,6 +71,9 @@ def test_dead_endpoint_never_raises():
     d = a.act(obs())
     assert d.fallback and a.stats.call_errors == 1 and d.trace.error
     assert d.usage.requests == 0
+    # a failed call is reported as an error (the arena counts it), an unusable answer is not
+    assert d.error is not None and "Connection" in d.error
+    assert agent("no idea").act(obs()).error is None
 
 
 def test_chain_of_thought_parses_final_answer():

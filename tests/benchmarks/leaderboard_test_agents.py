@@ -57,3 +57,18 @@ class KillOnce(_Idle):
             self.marker.touch()
             os._exit(3)
         return Decision(action=0, latency_ms=50.0)
+
+
+class Sleeper(_Idle):
+    """Takes ``seconds`` of wall time per decision (keeps a match in flight); ``base`` is accepted and
+    unused, so a spec can name ``{serve}`` and make the run start its embedded server."""
+
+    name = "sleeper"
+
+    def __init__(self, seconds: float = 0.5, base: str = "") -> None:
+        self.seconds = seconds
+        self.base = base
+
+    def act(self, observation):
+        time.sleep(self.seconds)
+        return Decision(action=0, latency_ms=50.0)

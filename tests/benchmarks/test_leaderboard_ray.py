@@ -1,13 +1,15 @@
-"""A leaderboard on a local Ray instance: every match recorded once, a dead worker retried."""
+"""A leaderboard on a local Ray instance: every match recorded once, a dead worker retried, and Ray
+on loopback with its files in the session's scratch folder (``tests/conftest.py``)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from splitsecond.benchmarks.leaderboard import config_from_dict, run_leaderboard
+from splitsecond.benchmarks.leaderboard import RayBackend, config_from_dict, run_leaderboard
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'splitsecond[distributed]')")
 
@@ -15,7 +17,8 @@ AGENTS = Path(__file__).resolve().parent / "leaderboard_test_agents.py"
 
 
 @pytest.mark.slow
-def test_ray_local_run_with_a_dying_worker(tmp_path):
+def test_ray_local_run_with_a_dying_worker(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # Ray writes its auth token to ~/.ray
     marker = tmp_path / "killed"
     cfg = config_from_dict(
         {
@@ -29,11 +32,14 @@ def test_ray_local_run_with_a_dying_worker(tmp_path):
         }
     )
     db = tmp_path / "ray.sqlite"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    backend = RayBackend("local", workers=2)  # the backend's own local instance, reused by the run
     try:
+        assert backend.started_here and ray.cluster_resources().get("CPU") == 2
+        assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
+        assert (Path(os.environ["RAY_TMPDIR"]) / "ray" / "session_latest").exists()  # not /tmp/ray
         summary = run_leaderboard(cfg, db, ray_address="local", workers=2)
     finally:
-        ray.shutdown()
+        backend.close()
     assert summary.backend == "ray"
     assert marker.exists()
     assert summary.played == 6 and summary.status_counts["done"] == 6

@@ -43,3 +43,24 @@ def test_cache_cli_stats_list_clear(tmp_path):
 
     bad = runner.invoke(app, ["cache", "stats", "--db", str(tmp_path)])
     assert bad.exit_code != 0 and "directory" in bad.output
+
+
+def test_cache_cli_reading_creates_no_database(tmp_path, monkeypatch):
+    db = tmp_path / "sub" / "plans.db"
+    monkeypatch.setenv("SPLITSECOND_CACHE_DB", str(db))
+    _load_commands()
+    runner = CliRunner()
+    for args in (
+        ["cache", "stats"],
+        ["cache", "list"],
+        ["cache", "clear", "--yes"],
+        ["cache", "stats", "--db", str(db)],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "no cache yet" in result.output, (args, result.output)
+    stats = runner.invoke(app, ["cache", "stats", "--json"])
+    assert (
+        stats.exit_code == 0 and json.loads(stats.stdout)["entries"] == 0 and "no cache yet" in stats.stderr
+    )
+    assert runner.invoke(app, ["cache", "list", "--json"]).stdout.strip() == "[]"
+    assert not db.exists() and not db.parent.exists()

@@ -1,13 +1,14 @@
 """``splitsecond play --agent apc/...``: the CLI registers the plan cache once, on ``--cache-db``.
 
-No model server: the endpoint is a closed port, so every model call fails at once with a connection
-error. What matters is which error: without the registration LiteLLM does not know the provider
-``apc`` at all.
+No model server: the endpoint answers ``GET /v1/models`` (so ``play``'s reachability check passes) and
+refuses every completion with a 503, so every model call fails at once. What matters is which error:
+without the registration LiteLLM does not know the provider ``apc`` at all.
 """
 
+import http.server
 import json
 import logging
-import socket
+import threading
 
 import pytest
 from typer.testing import CliRunner
@@ -25,10 +26,34 @@ def no_provider():
     unregister()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    """Lists no models; answers every completion with 503."""
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802
+        self._answer(200, b'{"object": "list", "data": []}')
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer(503, b'{"error": {"message": "model unavailable", "type": "unavailable"}}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def refusing_url():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
 
 
 def test_ensure_registered_is_idempotent_per_store(tmp_path):
@@ -57,10 +82,9 @@ def test_plan_cache_specs():
     assert plan_cache_specs(specs) == [specs[0], specs[2]]
 
 
-def _play(tmp_path, caplog, model, extra=()):
+def _play(tmp_path, caplog, model, url, extra=()):
     caplog.set_level(logging.WARNING, logger="splitsecond.agents.llm_agent")
     _load_commands()
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,
@@ -75,26 +99,26 @@ def _play(tmp_path, caplog, model, extra=()):
     return mine, failures
 
 
-def test_play_registers_the_cache_for_apc_models(tmp_path, caplog):
+def test_play_registers_the_cache_for_apc_models(tmp_path, caplog, refusing_url):
     db = tmp_path / "plans.db"
-    mine, failures = _play(tmp_path, caplog, "apc/openai/smollm2-135m", ["--cache-db", str(db)])
+    mine, failures = _play(tmp_path, caplog, "apc/openai/smollm2-135m", refusing_url, ["--cache-db", str(db)])
     assert mine and all(r["fallback"] for r in mine)
     assert db.exists() and registered() is not None and registered().cache.store.path == db
-    # every call went through the apc layer to the (closed) endpoint: a connection error, not an
-    # unknown provider
+    # every call went through the apc layer to the endpoint, which refused it: not an unknown provider
     assert len(failures) == len(mine)
-    assert all("Connection" in m and "Provider" not in m for m in failures), failures
+    assert all("Provider" not in m for m in failures), failures
 
 
-def test_without_registration_apc_is_unknown(tmp_path, caplog):
-    mine, _ = _play(tmp_path, caplog, "openai/smollm2-135m")  # no apc/ model: nothing registered
+def test_without_registration_apc_is_unknown(tmp_path, caplog, refusing_url):
+    mine, _ = _play(
+        tmp_path, caplog, "openai/smollm2-135m", refusing_url
+    )  # no apc/ model: nothing registered
     assert mine and registered() is None
 
     from splitsecond.agents import LLMAgent
     from splitsecond.agents.arena import MatchConfig, run_match
 
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
-    agent = LLMAgent("apc/openai/smollm2-135m", api_base=url, timeout_s=2)
+    agent = LLMAgent("apc/openai/smollm2-135m", api_base=refusing_url, timeout_s=2)
     run_match({"trader_0": agent, "trader_1": "hft-market-maker"},
               MatchConfig(env_id="HFTBench-v0", max_decisions=4, env_kwargs={"session_seconds": 1}),
               latency={"trader_0": "fixed:100"})  # fmt: skip

@@ -122,17 +122,8 @@ def qwen(qwen_meta) -> Tokenizer:
     return Tokenizer.from_gguf_metadata(qwen_meta)
 
 
-def test_qwen_encodes_like_transformers_gguf_conversion(qwen, qwen_meta):
-    try:
-        from transformers.integrations.gguf.gguf_tokenizer_mapping import (
-            GGUF_TOKENIZER_MAPPING,
-            convert_gguf_tokenizer,
-        )
-    except ImportError:
-        pytest.skip("this transformers has no transformers.integrations.gguf tokenizer converter")
-    fields = GGUF_TOKENIZER_MAPPING["tokenizer"].items()
-    tokenizer_dict = {n: qwen_meta[f"tokenizer.{k}"] for k, n in fields if f"tokenizer.{k}" in qwen_meta}
-    reference, _ = convert_gguf_tokenizer(qwen_meta["general.architecture"], tokenizer_dict)
+def test_qwen_encodes_like_transformers_gguf_conversion(qwen, qwen_meta, transformers_gguf_tokenizer):
+    reference = transformers_gguf_tokenizer(qwen_meta)
     for text in QWEN_STRINGS:
         ids = qwen.encode(text)
         assert ids == reference.encode(text, add_special_tokens=False).ids, text

@@ -275,21 +275,6 @@ def _gguf_or_skip(name: str) -> str:
         pytest.skip(f"{name} is not installed: {e}")
 
 
-def _transformers_reference(meta: dict):
-    """transformers' own GGUF tokenizer conversion (the backend ``AutoTokenizer(gguf_file=...)`` builds)."""
-    try:
-        from transformers.integrations.gguf.gguf_tokenizer_mapping import (
-            GGUF_TOKENIZER_MAPPING,
-            convert_gguf_tokenizer,
-        )
-    except ImportError:
-        pytest.skip("this transformers has no transformers.integrations.gguf tokenizer converter")
-    fields = GGUF_TOKENIZER_MAPPING["tokenizer"].items()
-    tokenizer_dict = {name: meta[f"tokenizer.{key}"] for key, name in fields if f"tokenizer.{key}" in meta}
-    fast, _ = convert_gguf_tokenizer(meta["general.architecture"], tokenizer_dict)
-    return fast
-
-
 @pytest.fixture(scope="module")
 def gemma_meta() -> dict:
     return GGUFFile(_gguf_or_skip("gemma3-270m")).metadata
@@ -313,8 +298,8 @@ def test_gemma_builds_in_seconds(gemma_build):
     assert seconds < 10, f"building Gemma's tokenizer took {seconds:.1f} s (it runs on every engine start)"
 
 
-def test_gemma_matches_transformers_and_llama_cpp(gemma, gemma_meta):
-    reference = _transformers_reference(gemma_meta)
+def test_gemma_matches_transformers_and_llama_cpp(gemma, gemma_meta, transformers_gguf_tokenizer):
+    reference = transformers_gguf_tokenizer(gemma_meta)
     llama_cpp = LlamaCppSpm(
         gemma_meta["tokenizer.ggml.tokens"],
         gemma_meta["tokenizer.ggml.scores"],

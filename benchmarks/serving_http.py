@@ -712,12 +712,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"{floor['floor_s'] * 1000:.0f} ms on this CPU")  # fmt: skip
         if "llamacpp_note" in res:
             console.print(f"[yellow]{res['llamacpp_note']}[/]")
-    results["ladder"] = ladder_rows(results["models"])
+        results["ladder"] = ladder_rows(results["models"])
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(
+            json.dumps(results, indent=2)
+        )  # after each model: a long run keeps what it measured
     print_ladder(results["ladder"], console)
     load = results["machine"]["loadavg_1m"]
     console.print(f"1-minute load average at the start: {load:.2f} on {results['machine']['cores']} cores.")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
     console.print(f"wrote {args.out}")
     return results
 

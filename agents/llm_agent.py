@@ -28,7 +28,10 @@ travels in the constraint, not in the prompt: the system message states its shap
 prompt stays as short as the free-text one. ``none`` (or ``auto`` on a backend that rejects
 constraints) asks for free-text orders, parsed line by line with the env's validator.
 
-Chain-of-thought and plan calls are never constrained. An unparseable answer or a failed call
+Chain-of-thought and free-text plan calls are never constrained. A ``plan-follow`` plan is: where the
+backend takes a JSON schema, the plan call asks for ``{"steps": [<action name>, ...]}`` (one to
+``max(2, N)`` names from the action list), so every plan names playable actions; a backend that
+rejects the schema gets the free-text plan, parsed for action names. An unparseable answer or a failed call
 never raises: the decision falls back (``fallback="previous"``: the previous valid action, or the
 idle action at the start; ``"idle"``: the idle action; an ``int``: that action index), is marked
 ``Decision.fallback`` and is counted in :attr:`LLMAgent.stats`. A failed call also sets
@@ -38,6 +41,7 @@ idle action at the start; ``"idle"``: the idle action; an ``int``: that action i
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections import deque
@@ -111,6 +115,7 @@ class _Call:
     max_tokens: int
     constrained: bool
     choices: tuple[str, ...] | None = None  # the allowed answers (default: the action names)
+    plan_steps: int | None = None  # a plan-follow plan: a JSON list of at most this many action names
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,13 @@ class LLMAgent:
         self._plan_steps = []
 
     @property
+    def prompt_version(self) -> str:
+        """The version of the prompt template in use (``<template version>`` of the current env, or of
+        the env-independent template before the first episode); result rows and plan-cache scopes
+        carry it."""
+        return self._template.version
+
+    @property
     def spec(self) -> EnvSpec:
         """The env spec of the current episode."""
         if self._spec is None:
@@ -330,10 +342,13 @@ class LLMAgent:
             if self._plan is None or self._since_plan >= style.every:
                 kind = "plan-steps" if style.actor == "follow" else "plan"
                 messages = self._template.messages(spec, kind, shown, obs.text, history)
-                reply = yield _Call(messages, style.plan_tokens, constrained=False)
+                steps = max(2, style.every) if style.actor == "follow" and names else None
+                reply = yield _Call(
+                    messages, style.plan_tokens, constrained=steps is not None, plan_steps=steps
+                )
                 usage = usage + reply.usage
                 if reply.error is None and reply.text and reply.text.strip():
-                    self._plan = " ".join(reply.text.split())
+                    self._plan = _plan_text(reply.text)
                     self._plan_steps = actions_in_order(self._plan, names) if names else []
                     plan_made = self._plan
                     self._since_plan = 0
@@ -453,6 +468,13 @@ class LLMAgent:
             "num_retries": 0,
             **self.extra_params,
         }
+        if self.model.startswith("apc/"):  # the plan cache scopes its templates by env and prompt version
+            family = self.spec.env_id.rsplit("/", 1)[-1]
+            kwargs["metadata"] = {
+                **dict(kwargs.get("metadata") or {}),
+                "apc_env": family,
+                "apc_prompt_version": self.prompt_version,
+            }
         if self.api_base:
             kwargs["api_base"] = self.api_base
         if self.api_key:
@@ -461,7 +483,16 @@ class LLMAgent:
         if seed is not None:
             kwargs["seed"] = seed
         names = list(call.choices) if call.choices is not None else list(self.spec.action_names or ())
-        if call.constrained and mode == "choice":
+        if call.plan_steps is not None and mode == "json":
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "plan",
+                    "strict": True,
+                    "schema": plan_schema(names, call.plan_steps),
+                },
+            }
+        elif call.constrained and mode == "choice":
             extra = dict(kwargs.get("extra_body") or {})
             extra["structured_outputs"] = {"choice": names}
             kwargs["extra_body"] = extra
@@ -488,6 +519,8 @@ class LLMAgent:
     def _modes(self, call: _Call) -> tuple[str, ...]:
         if not call.constrained:
             return ("none",)
+        if call.plan_steps is not None:  # a JSON-schema plan where the backend takes one, else free text
+            return ("json", "none") if self._mode in ("auto", "choice", "json") else ("none",)
         if self._mode == "auto":
             return _AUTO_ORDER
         return (self._mode,)
@@ -496,7 +529,7 @@ class LLMAgent:
         litellm = import_litellm()
         for mode in self._modes(call):
             try:
-                response = self._send(litellm.completion, self._request(call, mode), mode, litellm)
+                response = self._send(litellm.completion, self._request(call, mode), mode, litellm, call)
             except _Rejected as exc:
                 logger.info(
                     "%s: backend rejected output constraint %r (%s); trying the next", self.name, mode, exc
@@ -511,7 +544,7 @@ class LLMAgent:
         litellm = import_litellm()
         for mode in self._modes(call):
             try:
-                response = await self._asend(self._request(call, mode), mode, litellm)
+                response = await self._asend(self._request(call, mode), mode, litellm, call)
             except _Rejected as exc:
                 logger.info(
                     "%s: backend rejected output constraint %r (%s); trying the next", self.name, mode, exc
@@ -522,26 +555,26 @@ class LLMAgent:
             return self._accept(response, call, mode)
         return self._failed(RuntimeError("the backend rejected every output constraint"))
 
-    def _send(self, completion: Any, kwargs: dict[str, Any], mode: str, litellm: Any) -> Any:
+    def _send(self, completion: Any, kwargs: dict[str, Any], mode: str, litellm: Any, call: _Call) -> Any:
         self.stats.requests += 1
         try:
             return completion(**kwargs)
         except (litellm.BadRequestError, litellm.UnprocessableEntityError) as exc:
-            if mode != "none" and self._mode == "auto":
+            if mode != "none" and (self._mode == "auto" or call.plan_steps is not None):
                 raise _Rejected(str(exc)[:200]) from exc
             raise
 
-    async def _asend(self, kwargs: dict[str, Any], mode: str, litellm: Any) -> Any:
+    async def _asend(self, kwargs: dict[str, Any], mode: str, litellm: Any, call: _Call) -> Any:
         self.stats.requests += 1
         try:
             return await litellm.acompletion(**kwargs)
         except (litellm.BadRequestError, litellm.UnprocessableEntityError) as exc:
-            if mode != "none" and self._mode == "auto":
+            if mode != "none" and (self._mode == "auto" or call.plan_steps is not None):
                 raise _Rejected(str(exc)[:200]) from exc
             raise
 
     def _accept(self, response: Any, call: _Call, mode: str) -> _Reply:
-        if call.constrained and self._mode == "auto":
+        if call.constrained and self._mode == "auto" and call.plan_steps is None:
             self._mode = mode
             self.stats.structured_mode = mode
         return _Reply(text=_content(response), usage=usage_of(response))
@@ -554,6 +587,36 @@ class LLMAgent:
             self._call_error = message
         logger.warning("%s: model call failed: %s", self.name, message)
         return _Reply(text=None, usage=TokenUsage(), error=message)
+
+
+def plan_schema(names: list[str], max_steps: int) -> dict[str, Any]:
+    """The JSON schema of a plan-follow plan: ``{"steps": [...]}``, 1 to ``max_steps`` action names."""
+    return {
+        "type": "object",
+        "properties": {
+            "steps": {
+                "type": "array",
+                "items": {"type": "string", "enum": names},
+                "minItems": 1,
+                "maxItems": max_steps,
+            }
+        },
+        "required": ["steps"],
+        "additionalProperties": False,
+    }
+
+
+def _plan_text(text: str) -> str:
+    """A plan reply as one line: a JSON plan (``{"steps": [...]}``) becomes its names joined by commas."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            steps = json.loads(stripped).get("steps")
+        except (ValueError, AttributeError):
+            steps = None
+        if isinstance(steps, list) and steps and all(isinstance(x, str) for x in steps):
+            return ", ".join(steps)
+    return " ".join(text.split())
 
 
 def import_litellm() -> Any:

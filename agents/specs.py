@@ -30,6 +30,7 @@ import importlib.util
 import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,17 @@ def make_agent(spec: str | AgentSpec | Agent) -> Agent:
         with contextlib.suppress(AttributeError):
             agent.name = parsed.target.rpartition(":")[2]
     return agent
+
+
+def llm_endpoints(specs: Iterable[str]) -> dict[str, str]:
+    """``{api_base: the first spec naming it}`` of the LLM specs that name an endpoint after ``@`` (specs
+    that do not parse are skipped: building the agent reports them)."""
+    out: dict[str, str] = {}
+    for text in specs:
+        try:
+            parsed = parse_agent_spec(text)
+        except ValueError:
+            continue
+        if parsed.kind == "llm" and parsed.api_base:
+            out.setdefault(parsed.api_base, text)
+    return out

@@ -33,6 +33,7 @@ Environments use a clock like this::
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -49,17 +50,22 @@ class TimedAction:
 
     Attributes:
         action: the env's action, an element of its ``action_space``.
-        latency_ms: milliseconds between the observation and this action; must be finite and >= 0.
+        latency_ms: milliseconds between the observation and this action; a finite real number
+            >= 0 (Python or NumPy: ``np.float32(50.0)`` and ``np.int64(3)`` are fine; booleans are
+            refused). Stored as a Python ``float``.
     """
 
     action: Any
     latency_ms: float
 
     def __post_init__(self) -> None:
-        if not isinstance(self.latency_ms, int | float) or not math.isfinite(self.latency_ms):
-            raise ValueError(f"latency_ms must be a finite number, got {self.latency_ms!r}")
-        if self.latency_ms < 0:
-            raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms!r}")
+        value = self.latency_ms
+        # numbers.Real covers NumPy scalars; bool is an int subclass but is not a latency.
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"latency_ms must be a finite number, got {value!r}")
+        if value < 0:
+            raise ValueError(f"latency_ms must be >= 0, got {value!r}")
+        object.__setattr__(self, "latency_ms", float(value))
 
 
 def ms_to_us(latency_ms: float) -> int:

@@ -1,4 +1,4 @@
-"""Baseline agents: random, the StreetFighter built-in fighters, the HFTBench baselines.
+"""Baseline agents: random, the StreetFighter built-in fighters, the HFTBench baselines (``hft-random`` too).
 
 :func:`builtin_agents` maps every built-in name (what ``splitsecond play --agent NAME`` accepts)
 to a factory taking the agent's options as keyword arguments.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from splitsecond.agents.base import Agent
+from splitsecond.agents.baselines.hft_random import HFTRandomTrader
 from splitsecond.agents.baselines.hftbench import HFTMarketMaker, HFTMomentumTrader, HFTNewsReactor
 from splitsecond.agents.baselines.random_agent import RandomAgent
 from splitsecond.agents.baselines.streetfighter import BuiltinFighter, fighter_names
@@ -19,7 +20,7 @@ def builtin_agents() -> dict[str, Callable[..., Agent]]:
     factories: dict[str, Callable[..., Agent]] = {"random": RandomAgent}
     for name in fighter_names():
         factories.setdefault(name, lambda _name=name, **kw: BuiltinFighter(_name, **kw))
-    for cls in (HFTMarketMaker, HFTMomentumTrader, HFTNewsReactor):
+    for cls in (HFTMarketMaker, HFTMomentumTrader, HFTNewsReactor, HFTRandomTrader):
         factories[cls.name] = cls
     return factories
 
@@ -29,6 +30,7 @@ __all__ = [
     "HFTMarketMaker",
     "HFTMomentumTrader",
     "HFTNewsReactor",
+    "HFTRandomTrader",
     "RandomAgent",
     "builtin_agents",
     "fighter_names",

@@ -10,6 +10,7 @@ from splitsecond.agents.latency.factory import LATENCY_SPECS, make_latency_model
 from splitsecond.agents.latency.models import (
     DeclaredLatency,
     FixedLatency,
+    PausedLatency,
     TokenBudgetLatency,
     TokenLatency,
     WallLatency,
@@ -26,6 +27,7 @@ __all__ = [
     "LATENCY_SPECS",
     "DeclaredLatency",
     "FixedLatency",
+    "PausedLatency",
     "LatencyModel",
     "LatencyProfile",
     "TokenBudgetLatency",

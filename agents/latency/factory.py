@@ -5,6 +5,7 @@ spec                                model
 ==================================  ======================================================
 ``wall``                            :class:`WallLatency`
 ``fixed:50``                        :class:`FixedLatency` of 50 ms
+``paused``                          :class:`PausedLatency`: the world waits (0 ms)
 ``declared``                        :class:`DeclaredLatency` (falls back to wall)
 ``declared:fixed:0``                :class:`DeclaredLatency` falling back to the given spec
 ``token:<profile>``                 :class:`TokenLatency` from a profile name or ``.toml`` path
@@ -20,12 +21,20 @@ from splitsecond.agents.latency.base import LatencyModel
 from splitsecond.agents.latency.models import (
     DeclaredLatency,
     FixedLatency,
+    PausedLatency,
     TokenBudgetLatency,
     TokenLatency,
     WallLatency,
 )
 
-LATENCY_SPECS = ("wall", "fixed:MS", "declared[:SPEC]", "token:PROFILE[,rtt=MS]", "budget:N[,step=MS]")
+LATENCY_SPECS = (
+    "wall",
+    "paused",
+    "fixed:MS",
+    "declared[:SPEC]",
+    "token:PROFILE[,rtt=MS]",
+    "budget:N[,step=MS]",
+)
 
 
 def _number(text: str, what: str) -> float:
@@ -64,6 +73,8 @@ def make_latency_model(spec: str | LatencyModel, step_ms: float | None = None) -
     kind = kind.strip().lower()
     if kind == "wall" and not rest:
         return WallLatency()
+    if kind == "paused" and not rest:
+        return PausedLatency()
     if kind == "fixed" and rest:
         return FixedLatency(_number(rest.strip(), f"fixed latency in {spec!r}"))
     if kind == "declared":

@@ -5,6 +5,8 @@ name       latency charged to a decision                                determin
 ========== ============================================================ =================
 wall       the measured wall time of the agent's call                   no
 fixed      a constant number of milliseconds                            yes
+paused     nothing: the world waits while the agent thinks (quality      yes
+           alone; pair it with the env's decision cadence)
 declared   the decision's own ``latency_ms`` (built-in fighters state   if the fallback is
            their reaction time); a fallback model when it is ``None``
 token      ``requests*(rtt + a) + b*uncached + c*cached + tpot*out``    yes
@@ -62,6 +64,25 @@ class FixedLatency:
     def describe(self) -> str:
         """e.g. ``fixed 50 ms``."""
         return f"fixed {self.ms:g} ms"
+
+
+class PausedLatency:
+    """Charges nothing: the world waits while the agent thinks (the quality ceiling of a model).
+
+    Thinking is free, so the agent needs a decision cadence in game time, or it would decide on every
+    frame: pair it with the env's ``decision_interval_ms`` (StreetFighter, HFTBench), e.g. one decision
+    every 100 ms of game time. A token latency model then says what that thinking costs on top.
+    """
+
+    name = "paused"
+
+    def latency_ms(self, decision: Decision, measured_ms: float) -> float:
+        """Return 0."""
+        return 0.0
+
+    def describe(self) -> str:
+        """``paused``."""
+        return "paused (the world waits)"
 
 
 class DeclaredLatency:

@@ -17,7 +17,7 @@ File format::
     model = "smollm2-135m"
     hardware = "2-core x86_64 CPU"
     precision = "float32"
-    source = "measured"          # or "placeholder" / "manual"
+    source = "measured"          # or "estimate" (derived from published figures) / "manual" / "placeholder"
     created = "2025-01-01T00:00:00Z"
     notes = "..."
 
@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-SOURCES = ("measured", "manual", "placeholder")
+SOURCES = ("measured", "estimate", "manual", "placeholder")
 PROFILE_PATH_ENV = "SPLITSECOND_PROFILE_PATH"
 USER_PROFILE_DIR = Path("~/.config/splitsecond/profiles")
 
@@ -57,7 +57,8 @@ class LatencyProfile:
         ttft_per_token_ms: prefill cost of each prompt token not served from a cache.
         ttft_per_cached_token_ms: cost of each prompt token served from the prefix cache.
         tpot_ms: time per output token after the first.
-        source: ``measured`` (by ``splitsecond calibrate``), ``manual`` or ``placeholder``.
+        source: ``measured`` (by ``splitsecond calibrate``), ``estimate`` (derived from published
+            hardware figures; the notes name them), ``manual`` or ``placeholder``.
         created: ISO-8601 timestamp of the measurement.
         notes: free text (fit quality, sample counts ...).
         fit: extra numbers kept from the calibration (r2, samples ...).

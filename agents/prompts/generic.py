@@ -3,5 +3,6 @@
 from splitsecond.agents.prompts.template import PromptTemplate
 
 GENERIC = PromptTemplate(
-    role="You are an agent acting in a real-time environment: the world keeps moving while you think."
+    role="You are an agent acting in a real-time environment: the world keeps moving while you think.",
+    version="generic-1",
 )

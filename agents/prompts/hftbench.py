@@ -25,6 +25,7 @@ HFTBENCH = PromptTemplate(
     reflex_instruction="Your order:",
     cot_instruction="Think briefly, then write 'Action: <order>'.",
     plan_instruction="Write a short trading plan for the next few decisions (one or two sentences).",
+    version="hft-1",
 )
 
 COMPACT_RULES = (
@@ -34,5 +35,5 @@ COMPACT_RULES = (
 )
 """Rules in about 60 tokens instead of the env's ~300 (``prompt="compact"``, small models on a CPU)."""
 
-HFTBENCH_COMPACT = replace(HFTBENCH, rules=COMPACT_RULES)
+HFTBENCH_COMPACT = replace(HFTBENCH, rules=COMPACT_RULES, version="hft-1-compact")
 """The HFTBench prompt with :data:`COMPACT_RULES`."""

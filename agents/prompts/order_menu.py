@@ -14,8 +14,11 @@ syntax (:data:`splitsecond.envs.hftbench.GRAMMAR`)::
     SELL 100 ACME @ 100.03       improve the ask by one tick
     CANCEL 17                    cancel a resting order        (at most ``max_cancels``)
 
-Buys are offered only when the buying power (cash minus open buy orders) covers them with a
-margin, sells only when they keep the position above the short limit (when the spec's metadata
+Orders that open or grow a position are offered only when the buying power covers them with a
+margin (the observation's ``buying_power``, the broker's figure after open orders and the account's
+margin rule; where absent, cash minus open buy orders): buys, and short sales, which need buying
+power for the borrowed value. Orders that reduce a position (selling shares held, buying back a
+short) need none. Sells must also keep the position above the short limit (when the spec's metadata
 gives ``short_limit_shares``). Sizes are ``shares`` rounded up to the symbol's lot.
 
 The menu is not written into the prompt (30 lines would cost ~250 prompt tokens, ~1.3 s on a
@@ -105,27 +108,33 @@ class OrderMenu:
             return menu
         ticks = list(spec.metadata.get("tick_sizes") or [0.01] * len(symbols))
         short_limit = spec.metadata.get("short_limit_shares")
-        power = _scalar(data, "cash") - _open_buy_notional(data)
+        if data.get("buying_power") is not None:
+            power = _scalar(data, "buying_power")
+        else:
+            power = _scalar(data, "cash") - _open_buy_notional(data)
         open_sells = _open_sell_qty(data, len(symbols))
         for i, sym in enumerate(symbols):
             q, tick = self.size(spec, i), float(ticks[i])
             bid, ask = _touch(data, "bid", i), _touch(data, "ask", i)
             position = int(_row(data, "position", i))
             can_sell = short_limit is None or position - open_sells[i] - q >= -int(short_limit)
-            if ask is not None and _affordable(q, ask, power):
+            closes_long = position - open_sells[i] >= q  # selling shares held needs no buying power
+            covers_short = position <= -q  # buying back a short needs none either
+            if ask is not None and (covers_short or _affordable(q, ask, power)):
                 menu.append(f"BUY {q} {sym} @ MKT")
-            if bid is not None and can_sell:
+            if bid is not None and can_sell and (closes_long or _affordable(q, bid, power)):
                 menu.append(f"SELL {q} {sym} @ MKT")
             if not self.limits or spec.metadata.get("fill_model") == "lsb":  # lsb takes market orders only
                 continue
             wide = bid is not None and ask is not None and ask - bid > 1.5 * tick
             if bid is not None:
                 for px in (bid, bid + tick) if self.improve and wide else (bid,):
-                    if _affordable(q, px, power):
+                    if covers_short or _affordable(q, px, power):
                         menu.append(f"BUY {q} {sym} @ {_price(px, tick)}")
             if ask is not None and can_sell:
                 for px in (ask, ask - tick) if self.improve and wide else (ask,):
-                    menu.append(f"SELL {q} {sym} @ {_price(px, tick)}")
+                    if closes_long or _affordable(q, px, power):
+                        menu.append(f"SELL {q} {sym} @ {_price(px, tick)}")
         ids = [int(x) for x in _array(data, "order_id") if int(x) > 0]
         menu += [f"CANCEL {oid}" for oid in ids[: self.max_cancels]]
         return list(dict.fromkeys(menu))

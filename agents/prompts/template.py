@@ -20,7 +20,7 @@ class PromptTemplate:
     """Text templates for one env family.
 
     Fields are ``str.format`` templates. ``system`` may use ``{role}``, ``{rules}``,
-    ``{actions}``, ``{agent_id}`` and ``{answer_format}``; ``user`` may use ``{history}``,
+    ``{actions}``, ``{playbook}``, ``{agent_id}`` and ``{answer_format}``; ``user`` may use ``{history}``,
     ``{observation}``, ``{plan}`` and ``{instruction}``. The ``*_format`` fields say how to answer
     in each thinking style and the ``*_instruction`` fields close the user message.
 
@@ -39,10 +39,22 @@ class PromptTemplate:
         history_empty: what the history says at the start of an episode.
         rules: rules text that replaces the env's ``EnvSpec.rules`` (e.g. a compact version for
             small, slow models); ``None`` keeps the env's.
+        playbook: which action answers which situation, in few words (empty: none); it goes in the
+            system message, so the prefix cache serves it.
+        examples: worked examples, ``(observation text, answer)`` pairs, sent as earlier user and
+            assistant turns of one-action decisions (reflex, act-with-plan) right after the system
+            message: small models copy a shown mapping far more reliably than they follow a stated
+            one, and the prefix cache serves the examples like the system message.
+        observation_lines: keep only the observation's lines that start with one of these prefixes
+            (empty: every line). Uncached prompt tokens are what a decision pays for on a CPU (a 1.5B
+            model prefills ~40 tokens a second on two cores), so a compact template sends only the
+            lines its playbook needs.
+        version: the template's version; it enters result rows and plan-cache scopes, so bump it
+            whenever the text changes.
     """
 
     role: str
-    system: str = "{role}\n\nRules:\n{rules}\n\nActions: {actions}\n\n{answer_format}"
+    system: str = "{role}\n\nRules:\n{rules}\n\nActions: {actions}\n\n{playbook}{answer_format}"
     user: str = "Recent:\n{history}\n\nNow:\n{observation}{plan}\n\n{instruction}"
     reflex_format: str = "Answer with exactly one action name and nothing else."
     cot_format: str = (
@@ -62,6 +74,10 @@ class PromptTemplate:
     plan_steps_instruction: str = "Your plan (two to four action names, in order):"
     history_empty: str = "(start of the episode)"
     rules: str | None = None
+    playbook: str = ""
+    examples: tuple[tuple[str, str], ...] = ()
+    observation_lines: tuple[str, ...] = ()
+    version: str = "1"
 
     def system_message(self, spec: EnvSpec, style: str, actions: Sequence[str]) -> str:
         """The system message for ``spec`` in thinking ``style`` (one of :data:`STYLES`)."""
@@ -78,6 +94,7 @@ class PromptTemplate:
             actions=", ".join(actions),
             agent_id=spec.agent_id,
             answer_format=answer_format,
+            playbook=f"{self.playbook.strip()}\n\n" if self.playbook.strip() else "",
         )
 
     def user_message(self, observation: str, history: Sequence[str], style: str, plan: str | None) -> str:
@@ -89,6 +106,9 @@ class PromptTemplate:
             "plan": self.plan_instruction,
             "plan-steps": self.plan_steps_instruction,
         }[style]
+        if self.observation_lines:
+            kept = [line for line in observation.splitlines() if line.startswith(self.observation_lines)]
+            observation = "\n".join(kept)
         return self.user.format(
             history="\n".join(history) if history else self.history_empty,
             observation=observation.strip() or "(no text observation)",
@@ -108,7 +128,10 @@ class PromptTemplate:
         """Chat messages for one call."""
         if style not in STYLES:
             raise ValueError(f"unknown prompt style {style!r}; valid: {', '.join(STYLES)}")
-        return [
-            {"role": "system", "content": self.system_message(spec, style, actions)},
-            {"role": "user", "content": self.user_message(observation, history, style, plan)},
-        ]
+        messages = [{"role": "system", "content": self.system_message(spec, style, actions)}]
+        if style in ("reflex", "act-with-plan"):
+            for shown, answer in self.examples:
+                messages.append({"role": "user", "content": self.user_message(shown, [], "reflex", None)})
+                messages.append({"role": "assistant", "content": answer})
+        messages.append({"role": "user", "content": self.user_message(observation, history, style, plan)})
+        return messages

@@ -1,12 +1,14 @@
 """Leaderboards: round-robin tournaments and shared-market sessions with honest, rerunnable ratings.
 
-A leaderboard is a TOML config (:mod:`.config`) naming agents, envs, seeds, clock mode and latency
-settings. :func:`run_leaderboard` schedules every match (:mod:`.schedule`), plays the unfinished
-ones on a process pool or a Ray cluster (:mod:`.executors`, :mod:`.worker`) and records each in
-a SQLite store (:mod:`.database`); runs resume where they stopped. :func:`build_report` and
-:func:`write_report` turn the store into ratings with bootstrap intervals (:mod:`.ratings`),
-win-rate matrices and HFTBench money statistics (:mod:`.stats`), figures (:mod:`.plots`) and
-Markdown/JSON/HTML documents (:mod:`.report`). :class:`LiveProgress` draws a run live.
+A leaderboard is a TOML config (:mod:`.config`) naming agents, envs, seeds, clock mode, latency
+settings and the model servers to start (:mod:`.server`). :func:`run_leaderboard` schedules every
+match (:mod:`.schedule`), checks the model endpoints, plays the unfinished matches on a process
+pool or a Ray cluster (:mod:`.executors`, :mod:`.worker`) and records each in a SQLite store
+(:mod:`.database`); runs resume where they stopped. :func:`build_report` and :func:`write_report`
+turn the store into ratings with bootstrap intervals (:mod:`.ratings`), win-rate matrices, HFTBench
+money statistics and per-agent failed decisions (:mod:`.stats`), the latency study's view per model
+(:mod:`.study`), figures (:mod:`.plots`) and Markdown/JSON/HTML documents (:mod:`.report`).
+:class:`LiveProgress` draws a run live.
 
 ::
 
@@ -23,6 +25,7 @@ from splitsecond.benchmarks.leaderboard.config import (
     EnvSettings,
     LeaderboardConfig,
     Participant,
+    ServeEntry,
     config_from_dict,
     load_config,
 )
@@ -41,13 +44,14 @@ from splitsecond.benchmarks.leaderboard.ratings import Contest, Rating, bradley_
 from splitsecond.benchmarks.leaderboard.report import build_report, write_report
 from splitsecond.benchmarks.leaderboard.runner import RunSummary, default_db_path, run_leaderboard
 from splitsecond.benchmarks.leaderboard.schedule import MatchTask, SeatTask, schedule
-from splitsecond.benchmarks.leaderboard.worker import play_match
+from splitsecond.benchmarks.leaderboard.worker import EndpointDown, play_match
 
 __all__ = [
     "STATUSES",
     "AgentEntry",
     "ConfigError",
     "Contest",
+    "EndpointDown",
     "EnvSettings",
     "LeaderboardConfig",
     "LiveProgress",
@@ -66,6 +70,7 @@ __all__ = [
     "RunSummary",
     "SeatOutcome",
     "SeatTask",
+    "ServeEntry",
     "WorkerLost",
     "bradley_terry",
     "build_report",

@@ -9,11 +9,21 @@
     act_timeout_s = 20.0          # an agent slower than this on one decision forfeits
     max_attempts = 3              # a match whose worker fails this often is marked failed
     serve = "smollm2-135m"        # start our server on this model; agent specs may use {serve}
+    cache_db = "runs/plans.sqlite" # plan cache store of apc/ agents (default: next to the results)
+
+    [[serve]]                     # more servers: each agent names the one it uses, {serve:<name>}
+    name = "coder-0.5b"           # default: the model
+    model = "qwen2.5-coder-0.5b"  # a ladder short name or a path
+    port = "auto"                 # or a fixed port, e.g. 8001
+    args = ["--dtype", "float32"] # further `splitsecond serve` options
+    timeout_s = 600               # how long it may take to come up
 
     [envs.streetfighter]
     characters = [["kai", "kai"], ["zara", "brick"]]
     round_seconds = 10
     rounds_to_win = 1
+    decision_interval_ms = 100    # optional: one decision per 100 ms of game time (paused latency)
+    pairing = "round-robin"       # or "gauntlet": only pairs with an anchor agent (anchor = true)
 
     [envs.hftbench]
     seeds = [1, 2, 3]
@@ -23,12 +33,23 @@
     name = "punisher"
     spec = "punisher"
     latency = ["fixed:50", "fixed:200"]     # two variants: punisher@fixed:50, punisher@fixed:200
+    anchor = true                           # an anchor of a gauntlet pairing
 
     [[agents]]
     name = "smollm2"
     spec = "openai/smollm2-135m@{serve}?thinking=reflex"
     latency = "token:smollm2-135m-cpu"
     envs = ["streetfighter"]
+
+    [[agents]]
+    name = "coder-0.5b-reflex"
+    spec = "openai/qwen2.5-coder-0.5b@{serve:coder-0.5b}?thinking=reflex"
+    latency = ["fixed:100", "fixed:400"]
+    model = "qwen2.5-coder-0.5b"  # optional: the model the report groups it under
+
+``{serve}`` means the server of ``leaderboard.serve`` or, without it, the only ``[[serve]]`` entry;
+``{serve:<name>}`` a ``[[serve]]`` entry by name (``leaderboard.serve`` is the entry named after its
+model). The runner starts only the servers the unplayed matches need.
 
 :func:`load_config` reads and validates a file; :meth:`LeaderboardConfig.validate` builds every
 agent, latency model and env once, so a bad entry is reported before any match runs, with a
@@ -41,7 +62,7 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,10 +72,16 @@ from splitsecond.agents.arena.config import MODES
 SERVE_PLACEHOLDER = "{serve}"
 """Written in an agent spec, replaced by the embedded server's ``api_base`` at run time."""
 
+_SERVE_REF_RE = re.compile(r"\{serve(?::([^{}]*))?\}")
+
+DEFAULT_SERVE = ""
+"""The server name that stands for the bare ``{serve}`` in an ``api_bases`` mapping."""
+
 ENV_IDS = {"streetfighter": "splitsecond/StreetFighter-v0", "hftbench": "splitsecond/HFTBench-v0"}
 """Short env names accepted in ``[envs.<name>]`` and ``agents.envs``, and their Gymnasium ids."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:+\-]+$")
+_SERVE_NAME_RE = re.compile(r"^[^{}\s]+$")
 _DUMMY_API_BASE = "http://127.0.0.1:9/v1"
 
 
@@ -102,6 +129,85 @@ def _positive(value: Any, where: str, integer: bool = False, optional: bool = Fa
     return value
 
 
+def serve_refs(spec: str) -> list[str]:
+    """The servers an agent spec names: ``{serve:<name>}`` gives ``name``, ``{serve}``
+    :data:`DEFAULT_SERVE` (in order of appearance, without repeats)."""
+    return list(dict.fromkeys((m.group(1) or DEFAULT_SERVE).strip() for m in _SERVE_REF_RE.finditer(spec)))
+
+
+def substitute_serve(spec: str, api_bases: Mapping[str, str]) -> str:
+    """``spec`` with every ``{serve}``/``{serve:<name>}`` replaced by its server's ``api_base``.
+
+    Args:
+        spec: an agent spec.
+        api_bases: server name -> ``api_base`` (:data:`DEFAULT_SERVE` for the bare ``{serve}``).
+
+    Raises:
+        KeyError: naming a server the mapping lacks.
+    """
+
+    def one(match: re.Match[str]) -> str:
+        name = (match.group(1) or DEFAULT_SERVE).strip()
+        if name not in api_bases:
+            raise KeyError(name)
+        return api_bases[name]
+
+    return _SERVE_REF_RE.sub(one, spec)
+
+
+def _dummy_spec(spec: str) -> str:
+    """``spec`` with every server placeholder replaced by a dummy endpoint (for parsing)."""
+    return _SERVE_REF_RE.sub(_DUMMY_API_BASE, spec)
+
+
+def spec_model(spec: str) -> str | None:
+    """The model an LLM agent spec talks to: the LiteLLM name without the ``apc/`` plan-cache prefix
+    and the provider (``apc/openai/smollm2-135m@...`` -> ``smollm2-135m``); ``None`` for other agents."""
+    from splitsecond.agents.specs import parse_agent_spec
+
+    try:
+        parsed = parse_agent_spec(_dummy_spec(spec))
+    except ValueError:
+        return None
+    if parsed.kind != "llm":
+        return None
+    target = parsed.target.removeprefix("apc/")
+    return target.split("/", 1)[1] if "/" in target else target
+
+
+@dataclass(frozen=True)
+class ServeEntry:
+    """One model server the runner starts (a ``[[serve]]`` entry, or ``leaderboard.serve``).
+
+    Attributes:
+        name: what agent specs call it (``{serve:<name>}``).
+        model: the model to serve: a ladder short name or a path.
+        port: a fixed port, or ``None`` for a free one.
+        args: further ``splitsecond serve`` options.
+        timeout_s: how long the server may take to come up.
+    """
+
+    name: str
+    model: str
+    port: int | None = None
+    args: tuple[str, ...] = ()
+    timeout_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        where = f"serve entry {self.name!r}"
+        if not isinstance(self.name, str) or not _SERVE_NAME_RE.match(self.name):
+            raise ConfigError(f"{where}: name must be non-empty, without spaces or braces, got {self.name!r}")
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ConfigError(f"{where}: model must be a model short name or path, got {self.model!r}")
+        if self.port is not None and (
+            not isinstance(self.port, int) or isinstance(self.port, bool) or not 1 <= self.port <= 65535
+        ):
+            raise ConfigError(f'{where}: port must be "auto" or an integer in 1..65535, got {self.port!r}')
+        if not isinstance(self.args, tuple) or not all(isinstance(a, str) for a in self.args):
+            raise ConfigError(f"{where}: args must be a list of strings, got {self.args!r}")
+        _positive(self.timeout_s, f"{where}: timeout_s")
+
+
 @dataclass(frozen=True)
 class EnvSettings:
     """One env of the leaderboard and how its matches are set up.
@@ -113,12 +219,17 @@ class EnvSettings:
             ``session_seconds``, any :class:`~splitsecond.envs.hftbench.MarketConfig` field ...).
         characters: StreetFighter character pairs ``(player_0, player_1)``; every pairing is
             played with each of them.
+        pairing: StreetFighter: ``round-robin`` (every ordered pair of participants) or
+            ``gauntlet`` (only pairs with at least one ``anchor`` agent: the anchors play each other
+            and every other agent plays every anchor, on both sides; the ratings stay on one scale
+            through the anchors, at a fraction of the matches of a round robin of many LLM agents).
     """
 
     key: str
     seeds: tuple[int, ...]
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
     characters: tuple[tuple[str, str], ...] = ()
+    pairing: str = "round-robin"
 
     @property
     def env_id(self) -> str:
@@ -135,12 +246,17 @@ class AgentEntry:
         spec: an agent spec (:mod:`splitsecond.agents.specs`), possibly with ``{serve}``.
         latency: latency model specs; several make one variant per setting, named ``name@spec``.
         envs: the envs it plays (short names); ``None``: every env of the config it can play.
+        model: the model the report's latency study groups it under (default: the served model
+            of its ``{serve...}``, else the model in its spec; none for scripted agents).
+        anchor: an anchor of a ``gauntlet`` pairing (see :class:`EnvSettings`).
     """
 
     name: str
     spec: str
     latency: tuple[str, ...] = ("declared",)
     envs: tuple[str, ...] | None = None
+    model: str | None = None
+    anchor: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +269,7 @@ class Participant:
         spec: the agent spec (``{serve}`` not yet substituted).
         latency: the latency model spec.
         envs: the envs it plays.
+        anchor: an anchor of a ``gauntlet`` pairing.
     """
 
     name: str
@@ -160,6 +277,7 @@ class Participant:
     spec: str
     latency: str
     envs: tuple[str, ...]
+    anchor: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,8 +293,11 @@ class LeaderboardConfig:
         max_decisions: cap on decisions per match (``None``: none).
         max_wall_s: cap on the real time of one match (``None``: none).
         max_attempts: tries of a match whose worker fails before it is marked failed.
-        serve: model the runner serves with our engine (``None``: no server).
-        serve_args: further ``splitsecond serve`` options.
+        serve: model the runner serves with our engine for ``{serve}`` (``None``: none).
+        serve_args: further ``splitsecond serve`` options of that server.
+        servers: the ``[[serve]]`` entries (more servers, each named).
+        cache_db: plan cache store of ``apc/`` agents (``None``: ``plans.sqlite`` next to the
+            results database).
         save_replays: keep each match's episode log and replay (needed for report GIFs).
         bootstrap: bootstrap resamples for the confidence intervals.
         prior_draws: virtual draws credited to every pair in the Bradley–Terry fit.
@@ -192,6 +313,8 @@ class LeaderboardConfig:
     max_attempts: int = 3
     serve: str | None = None
     serve_args: tuple[str, ...] = ()
+    servers: tuple[ServeEntry, ...] = ()
+    cache_db: str | None = None
     save_replays: bool = True
     bootstrap: int = 500
     prior_draws: float = 1.0
@@ -210,10 +333,91 @@ class LeaderboardConfig:
             raise ConfigError(f"leaderboard.prior_draws must be a number >= 0, got {self.prior_draws!r}")
         if self.serve is not None and (not isinstance(self.serve, str) or not self.serve.strip()):
             raise ConfigError(f"leaderboard.serve must be a model name, got {self.serve!r}")
+        if self.cache_db is not None and (not isinstance(self.cache_db, str) or not self.cache_db.strip()):
+            raise ConfigError(f"leaderboard.cache_db must be a path or redis:// URL, got {self.cache_db!r}")
+        names: dict[str, str] = {}
+        ports: dict[int, str] = {}
+        for where, entry in self._serve_places():
+            if entry.name in names:
+                raise ConfigError(
+                    f"{where} ({entry.name!r}): the name is used twice (also by {names[entry.name]}); "
+                    "give each [[serve]] entry its own name"
+                )
+            names[entry.name] = where
+            if entry.port is not None:
+                if entry.port in ports:
+                    raise ConfigError(
+                        f"{where} ({entry.name!r}): port {entry.port} is also the port of {ports[entry.port]}"
+                    )
+                ports[entry.port] = f"{where} ({entry.name!r})"
         if not self.envs:
             raise ConfigError(f"the config names no env; add [envs.<name>] with <name> in {list(ENV_IDS)}")
         if not self.agents:
             raise ConfigError("the config names no agent; add [[agents]] entries")
+
+    def _serve_places(self) -> list[tuple[str, ServeEntry]]:
+        out = []
+        if self.serve is not None:
+            out.append(
+                ("leaderboard.serve", ServeEntry(self.serve, self.serve, None, tuple(self.serve_args)))
+            )
+        out += [(f"serve[{i}]", entry) for i, entry in enumerate(self.servers)]
+        return out
+
+    def serve_entries(self) -> dict[str, ServeEntry]:
+        """Every server the config can start, by name (``leaderboard.serve`` first, named after its
+        model)."""
+        return {entry.name: entry for _, entry in self._serve_places()}
+
+    def default_serve(self) -> str | None:
+        """The server the bare ``{serve}`` means: ``leaderboard.serve``, else the only ``[[serve]]``
+        entry; ``None`` when there is none or several."""
+        if self.serve is not None:
+            return self.serve
+        return self.servers[0].name if len(self.servers) == 1 else None
+
+    def serve_name(self, ref: str) -> str:
+        """The server a placeholder names (``ref`` from :func:`serve_refs`).
+
+        Raises:
+            ConfigError: for an unknown name, or a bare ``{serve}`` with no or several servers.
+        """
+        entries = self.serve_entries()
+        if ref == DEFAULT_SERVE:
+            default = self.default_serve()
+            if default is not None:
+                return default
+            if not entries:
+                raise ConfigError(
+                    f"the spec uses {SERVE_PLACEHOLDER} but leaderboard.serve names no model to serve "
+                    "(and there is no [[serve]] entry)"
+                )
+            raise ConfigError(
+                f"{SERVE_PLACEHOLDER} is ambiguous with {len(entries)} [[serve]] entries; write "
+                f"{{serve:<name>}} with <name> one of {', '.join(entries)}"
+            )
+        if ref not in entries:
+            raise ConfigError(
+                f"the spec names {{serve:{ref}}} but no [[serve]] entry is called {ref!r}; defined: "
+                f"{', '.join(entries) or 'none'}"
+            )
+        return ref
+
+    def servers_for(self, specs: Iterable[str]) -> list[ServeEntry]:
+        """The servers the given agent specs need, in config order."""
+        wanted = {self.serve_name(ref) for spec in specs for ref in serve_refs(spec)}
+        return [entry for name, entry in self.serve_entries().items() if name in wanted]
+
+    def served_model(self, spec: str) -> str | None:
+        """The model of the (first) server an agent spec uses, or ``None`` if it uses none."""
+        refs = serve_refs(spec)
+        if not refs:
+            return None
+        return self.serve_entries()[self.serve_name(refs[0])].model
+
+    def study_model(self, entry: AgentEntry) -> str | None:
+        """The model the report's latency study groups ``entry`` under (see :class:`AgentEntry`)."""
+        return entry.model or self.served_model(entry.spec) or spec_model(entry.spec)
 
     def participants(self) -> list[Participant]:
         """Every agent at every latency setting, in config order."""
@@ -222,7 +426,7 @@ class LeaderboardConfig:
             envs = entry.envs if entry.envs is not None else _default_envs(entry.spec, tuple(self.envs))
             for lat in entry.latency:
                 name = entry.name if len(entry.latency) == 1 else f"{entry.name}@{lat}"
-                out.append(Participant(name, entry.name, entry.spec, lat, envs))
+                out.append(Participant(name, entry.name, entry.spec, lat, envs, entry.anchor))
         return out
 
     def players(self, env: str) -> list[Participant]:
@@ -250,17 +454,23 @@ class LeaderboardConfig:
         from splitsecond.agents.latency.factory import make_latency_model
         from splitsecond.agents.specs import make_agent, parse_agent_spec
 
+        for key, settings in self.envs.items():
+            if settings.pairing == "gauntlet" and not any(p.anchor for p in self.players(key)):
+                raise ConfigError(
+                    f"envs.{key}: pairing 'gauntlet' needs at least one agent with anchor = true"
+                )
         names: dict[str, str] = {}
         for i, entry in enumerate(self.agents):
             where = f"agents[{i}] ({entry.name!r})"
             if entry.name in names:
                 raise ConfigError(f"{where}: the name is used twice (also by {names[entry.name]})")
             names[entry.name] = where
-            if SERVE_PLACEHOLDER in entry.spec and self.serve is None:
-                raise ConfigError(
-                    f"{where}: spec uses {SERVE_PLACEHOLDER} but leaderboard.serve names no model to serve"
-                )
-            spec = entry.spec.replace(SERVE_PLACEHOLDER, _DUMMY_API_BASE)
+            for ref in serve_refs(entry.spec):
+                try:
+                    self.serve_name(ref)
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}: {exc}") from None
+            spec = _dummy_spec(entry.spec)
             try:
                 parsed = parse_agent_spec(spec)
                 agent = make_agent(parsed)
@@ -323,19 +533,26 @@ def env_kwargs_variants(settings: EnvSettings) -> list[dict[str, Any]]:
 
 def _playable_envs(spec: str) -> tuple[str, ...] | None:
     """The envs a built-in can play, or ``None`` for agents that may play any env."""
-    from splitsecond.agents.baselines import HFTMarketMaker, HFTMomentumTrader, HFTNewsReactor
+    from splitsecond.agents.baselines import (
+        HFTMarketMaker,
+        HFTMomentumTrader,
+        HFTNewsReactor,
+        HFTRandomTrader,
+    )
     from splitsecond.agents.baselines.streetfighter import fighter_names
     from splitsecond.agents.specs import parse_agent_spec
 
     try:
-        parsed = parse_agent_spec(spec.replace(SERVE_PLACEHOLDER, _DUMMY_API_BASE))
+        parsed = parse_agent_spec(_dummy_spec(spec))
     except ValueError:
         return None
     if parsed.kind != "builtin":
         return None
     if parsed.target in fighter_names():
         return ("streetfighter",)
-    if parsed.target in {c.name for c in (HFTMarketMaker, HFTMomentumTrader, HFTNewsReactor)}:
+    if parsed.target in {
+        c.name for c in (HFTMarketMaker, HFTMomentumTrader, HFTNewsReactor, HFTRandomTrader)
+    }:
         return ("hftbench",)
     return None
 
@@ -348,7 +565,7 @@ def _default_envs(spec: str, configured: tuple[str, ...]) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------- TOML
 
 
-_TOP_KEYS = ("leaderboard", "envs", "agents")
+_TOP_KEYS = ("leaderboard", "envs", "agents", "serve")
 _LB_KEYS = (
     "name",
     "mode",
@@ -359,15 +576,26 @@ _LB_KEYS = (
     "max_attempts",
     "serve",
     "serve_args",
+    "cache_db",
     "save_replays",
     "bootstrap",
     "prior_draws",
 )
 _ENV_KEYS = {
-    "streetfighter": ("seeds", "characters", "round_seconds", "rounds_to_win", "env_kwargs"),
+    "streetfighter": (
+        "seeds",
+        "characters",
+        "round_seconds",
+        "rounds_to_win",
+        "decision_interval_ms",
+        "pairing",
+        "env_kwargs",
+    ),
     "hftbench": ("seeds", "session_seconds", "decision_interval_ms", "env_kwargs"),
 }
-_AGENT_KEYS = ("name", "spec", "latency", "envs")
+_AGENT_KEYS = ("name", "spec", "latency", "envs", "model", "anchor")
+PAIRINGS = ("round-robin", "gauntlet")
+_SERVE_KEYS = ("name", "model", "port", "args", "timeout_s")
 
 
 def _env_settings(key: str, table: Mapping[str, Any], default_seeds: Any) -> EnvSettings:
@@ -383,7 +611,7 @@ def _env_settings(key: str, table: Mapping[str, Any], default_seeds: Any) -> Env
     if not isinstance(table.get("env_kwargs", {}), Mapping):
         raise ConfigError(f"{where}.env_kwargs must be a table")
     for name in _ENV_KEYS[key]:
-        if name not in ("seeds", "characters", "env_kwargs") and name in table:
+        if name not in ("seeds", "characters", "env_kwargs", "pairing") and name in table:
             kwargs[name] = table[name]
     characters: tuple[tuple[str, str], ...] = ()
     if "characters" in table:
@@ -405,7 +633,10 @@ def _env_settings(key: str, table: Mapping[str, Any], default_seeds: Any) -> Env
                 )
             pairs.append((str(pair[0]), str(pair[1])))
         characters = tuple(pairs)
-    return EnvSettings(key, seeds, kwargs, characters)
+    pairing = table.get("pairing", "round-robin")
+    if pairing not in PAIRINGS:
+        raise ConfigError(f"{where}.pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}")
+    return EnvSettings(key, seeds, kwargs, characters, pairing)
 
 
 def _agent_entry(i: int, table: Any) -> AgentEntry:
@@ -441,7 +672,37 @@ def _agent_entry(i: int, table: Any) -> AgentEntry:
         if not isinstance(envs, list) or not envs:
             raise ConfigError(f"{where} ({name!r}): envs must be a non-empty list of env names")
         envs = tuple(dict.fromkeys(env_key(e) for e in envs))
-    return AgentEntry(name, spec.strip(), tuple(x.strip() for x in lat), envs)
+    model = table.get("model")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise ConfigError(f"{where} ({name!r}): model must be a model name, got {model!r}")
+    anchor = table.get("anchor", False)
+    if not isinstance(anchor, bool):
+        raise ConfigError(f"{where} ({name!r}): anchor must be true or false, got {anchor!r}")
+    return AgentEntry(name, spec.strip(), tuple(x.strip() for x in lat), envs, model, anchor)
+
+
+def _serve_entry(i: int, table: Any) -> ServeEntry:
+    where = f"serve[{i}]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table with {'/'.join(_SERVE_KEYS)}, got {table!r}")
+    _check_keys(table, _SERVE_KEYS, where)
+    model = table.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError(f"{where}: model must be a model short name or path, got {model!r}")
+    name = table.get("name", model.strip())
+    label = f"{where} ({name!r})"
+    port = table.get("port", "auto")
+    if port == "auto":
+        port = None
+    elif not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise ConfigError(f'{label}: port must be "auto" or an integer in 1..65535, got {port!r}')
+    args = table.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise ConfigError(f"{label}: args must be a list of strings (serve options), got {args!r}")
+    try:
+        return ServeEntry(name, model.strip(), port, tuple(args), table.get("timeout_s", 300.0))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def config_from_dict(data: Mapping[str, Any], default_name: str = "leaderboard") -> LeaderboardConfig:
@@ -466,6 +727,12 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "leaderboard")
     if not isinstance(agents_list, list):
         raise ConfigError("agents must be an array of tables ([[agents]])")
     agents = tuple(_agent_entry(i, t) for i, t in enumerate(agents_list))
+    serve_list = data.get("serve", [])
+    if not isinstance(serve_list, list):
+        raise ConfigError(
+            "serve must be an array of tables ([[serve]]); a single model goes in leaderboard.serve"
+        )
+    servers = tuple(_serve_entry(i, t) for i, t in enumerate(serve_list))
     serve_args = lb.get("serve_args", [])
     if not isinstance(serve_args, list) or not all(isinstance(a, str) for a in serve_args):
         raise ConfigError(f"leaderboard.serve_args must be a list of strings, got {serve_args!r}")
@@ -482,6 +749,8 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "leaderboard")
         max_attempts=lb.get("max_attempts", 3),
         serve=lb.get("serve"),
         serve_args=tuple(serve_args),
+        servers=servers,
+        cache_db=lb.get("cache_db"),
         save_replays=lb.get("save_replays", True),
         bootstrap=lb.get("bootstrap", 500),
         prior_draws=lb.get("prior_draws", 1.0),

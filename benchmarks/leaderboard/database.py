@@ -13,7 +13,11 @@ Tables:
 ``schedule``
     which leaderboard plays which match (a match shared by two leaderboards is played once).
 ``seats``
-    one row per ``(match key, seat)`` (``PRIMARY KEY``): rank, score, forfeit, latency, metrics.
+    one row per ``(match key, seat)`` (``PRIMARY KEY``): rank, score, forfeit, decisions and how
+    many of them failed (``errors``: the call failed or the agent raised; ``fallbacks``: the
+    fallback action was played; ``timeouts``), latency, tokens, the agent's ``prompt_version``,
+    metrics. A store written before those columns existed gets them when opened, filled from each
+    match's stored outcome.
 
 Scheduling is ``INSERT OR IGNORE``; finishing a match updates its row only while it is
 ``running`` and inserts its seats in the same transaction, so a result can never be counted
@@ -96,11 +100,24 @@ CREATE TABLE IF NOT EXISTS seats (
     median_measured_ms REAL,
     tokens INTEGER NOT NULL,
     metrics_json TEXT NOT NULL,
+    fallbacks INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    timeouts INTEGER NOT NULL DEFAULT 0,
+    prompt_version TEXT,
     PRIMARY KEY (key, seat)
 );
 CREATE INDEX IF NOT EXISTS matches_status ON matches(status);
 CREATE INDEX IF NOT EXISTS seats_name ON seats(name);
 """
+
+
+_SEAT_COLUMNS = {
+    "fallbacks": "INTEGER NOT NULL DEFAULT 0",
+    "errors": "INTEGER NOT NULL DEFAULT 0",
+    "timeouts": "INTEGER NOT NULL DEFAULT 0",
+    "prompt_version": "TEXT",
+}
+"""Seat columns added after the first release of the store (migrated in by :meth:`ResultsDB.migrate`)."""
 
 
 def _now() -> str:
@@ -125,6 +142,34 @@ class ResultsDB:
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.executescript(_SCHEMA)
         self.conn.commit()
+        self.migrate()
+
+    def migrate(self) -> list[str]:
+        """Add the seat columns an older store lacks, filled from the stored outcomes; returns the
+        columns added."""
+        have = {r["name"] for r in self.conn.execute("PRAGMA table_info(seats)")}
+        missing = [c for c in _SEAT_COLUMNS if c not in have]
+        if not missing:
+            return []
+        with self.conn:
+            for column in missing:
+                try:
+                    self.conn.execute(f"ALTER TABLE seats ADD COLUMN {column} {_SEAT_COLUMNS[column]}")
+                except sqlite3.OperationalError as exc:  # another process added it just now
+                    if "duplicate column" not in str(exc):
+                        raise
+            rows = self.conn.execute(
+                "SELECT key, outcome_json FROM matches WHERE outcome_json IS NOT NULL"
+            ).fetchall()
+            for row in rows:
+                for seat in json.loads(row["outcome_json"]).get("seats", []):
+                    values = {c: seat.get(c) for c in missing}
+                    sets = ", ".join(f"{c} = COALESCE(?, {c})" for c in missing)
+                    self.conn.execute(
+                        f"UPDATE seats SET {sets} WHERE key = ? AND seat = ?",
+                        (*values.values(), row["key"], seat.get("seat")),
+                    )
+        return missing
 
     def close(self) -> None:
         """Close the connection."""
@@ -245,8 +290,8 @@ class ResultsDB:
                 return False
             self.conn.executemany(
                 "INSERT INTO seats(key, seat, name, agent_id, rank, score, forfeited, forfeit_reason, "
-                "decisions, median_latency_ms, median_measured_ms, tokens, metrics_json) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "decisions, median_latency_ms, median_measured_ms, tokens, metrics_json, fallbacks, errors, "
+                "timeouts, prompt_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         outcome.key,
@@ -262,6 +307,10 @@ class ResultsDB:
                         s.median_measured_ms,
                         s.tokens,
                         json.dumps(s.metrics),
+                        s.fallbacks,
+                        s.errors,
+                        s.timeouts,
+                        s.prompt_version,
                     )
                     for s in outcome.seats
                 ],
@@ -366,6 +415,7 @@ class ResultsDB:
             max_wall_s=p["max_wall_s"],
             seats=tuple(SeatTask(**s) for s in row["seats"]),
             position=row.get("position", 0),
+            serve=p.get("serve", {}),
         )
 
     def seat_rows(self, leaderboard: str) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from splitsecond.benchmarks.leaderboard.outcome import MatchOutcome
 from splitsecond.benchmarks.leaderboard.schedule import MatchTask
-from splitsecond.benchmarks.leaderboard.worker import play_match
+from splitsecond.benchmarks.leaderboard.worker import ApiBases, play_match
 from splitsecond.serving.server.launcher import die_with_parent, passive_openmp_env
 
 logger = logging.getLogger(__name__)
@@ -64,8 +64,8 @@ class Backend(Protocol):
     def in_flight(self) -> int:
         """Matches submitted and not yet returned by :meth:`poll`."""
 
-    def close(self) -> None:
-        """Stop the workers (matches still running are abandoned)."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers: let the matches still running finish (``wait``), or abandon them now."""
 
 
 #: A pool worker's thread settings: one thread for torch (the plan cache's embedder), MKL and OpenBLAS.
@@ -99,9 +99,11 @@ class ProcessPoolBackend:
 
     Args:
         workers: processes (default: :func:`default_workers`).
-        api_base: the embedded server's ``api_base`` for ``{serve}`` specs.
+        api_bases: the servers' ``api_base`` for ``{serve...}`` specs (see
+            :data:`~splitsecond.benchmarks.leaderboard.worker.ApiBases`).
         out_root: where matches write their logs and replays (``None``: nowhere).
         log_level: logging level inside the workers.
+        cache_db: plan cache store of ``apc/`` agents (``None``: the default store).
     """
 
     name = "process-pool"
@@ -109,17 +111,19 @@ class ProcessPoolBackend:
     def __init__(
         self,
         workers: int | None = None,
-        api_base: str | None = None,
+        api_bases: ApiBases = None,
         out_root: str | None = None,
         log_level: int = logging.ERROR,
+        cache_db: str | None = None,
     ) -> None:
         n = workers if workers is not None else default_workers()
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         self.capacity = n
-        self.api_base = api_base
+        self.api_bases = api_bases
         self.out_root = out_root
         self.log_level = log_level
+        self.cache_db = cache_db
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Future, MatchTask] = {}
         self.restarts = 0
@@ -136,11 +140,12 @@ class ProcessPoolBackend:
 
     def submit(self, task: MatchTask) -> None:
         """Queue ``task`` on the pool (a broken pool is replaced first)."""
+        args = (task, self.api_bases, self.out_root, self.cache_db)
         try:
-            future = self._executor().submit(play_match, task, self.api_base, self.out_root)
+            future = self._executor().submit(play_match, *args)
         except BrokenProcessPool:
             self._restart()
-            future = self._executor().submit(play_match, task, self.api_base, self.out_root)
+            future = self._executor().submit(play_match, *args)
         self._futures[future] = task
 
     def _restart(self) -> None:
@@ -183,10 +188,16 @@ class ProcessPoolBackend:
         """Matches on the pool."""
         return len(self._futures)
 
-    def close(self) -> None:
-        """Shut the pool down, cancelling queued matches."""
+    def close(self, wait: bool = True) -> None:
+        """Shut the pool down, cancelling queued matches; without ``wait`` the worker processes are
+        terminated, abandoning the matches they were playing."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            processes = list(getattr(self._pool, "_processes", {}).values()) if not wait else []
+            self._pool.shutdown(wait=wait, cancel_futures=True)
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.join(timeout=5.0)
             self._pool = None
         self._futures.clear()
 
@@ -219,8 +230,10 @@ class RayBackend:
             a local instance with ``workers`` CPUs, on loopback only. An already initialised Ray is
             reused.
         workers: matches in flight at once (default: the cluster's CPUs).
-        api_base: the embedded server's ``api_base``; it must be reachable from the Ray nodes.
+        api_bases: the servers' ``api_base`` for ``{serve...}`` specs; they must be reachable from
+            the Ray nodes.
         out_root: where matches write their logs and replays (a path the nodes share).
+        cache_db: plan cache store of ``apc/`` agents (a path the nodes share, or a redis:// URL).
 
     Raises:
         RuntimeError: when ray is not installed.
@@ -232,8 +245,9 @@ class RayBackend:
         self,
         address: str = "local",
         workers: int | None = None,
-        api_base: str | None = None,
+        api_bases: ApiBases = None,
         out_root: str | None = None,
+        cache_db: str | None = None,
     ) -> None:
         if address == "local" and "ray" not in sys.modules:
             for name, value in _RAY_LOOPBACK_ENV.items():
@@ -263,14 +277,15 @@ class RayBackend:
             self.started_here = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.capacity = workers if workers is not None else max(1, cpus)
-        self.api_base = api_base
+        self.api_bases = api_bases
         self.out_root = out_root
+        self.cache_db = cache_db
         self._remote = ray.remote(num_cpus=1, max_retries=0)(play_match)
         self._refs: dict[Any, MatchTask] = {}
 
     def submit(self, task: MatchTask) -> None:
         """Start ``task`` as a Ray task."""
-        self._refs[self._remote.remote(task, self.api_base, self.out_root)] = task
+        self._refs[self._remote.remote(task, self.api_bases, self.out_root, self.cache_db)] = task
 
     def poll(self, timeout_s: float) -> list[Completion]:
         """Matches that ended within ``timeout_s``."""
@@ -300,8 +315,9 @@ class RayBackend:
         """Tasks not yet collected."""
         return len(self._refs)
 
-    def close(self) -> None:
-        """Cancel outstanding tasks; shut Ray down if this backend started it."""
+    def close(self, wait: bool = True) -> None:
+        """Cancel outstanding tasks (running ones are killed either way); shut Ray down if this
+        backend started it."""
         for ref in list(self._refs):
             try:
                 self._ray.cancel(ref, force=True)

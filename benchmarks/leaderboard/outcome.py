@@ -37,6 +37,9 @@ class SeatOutcome:
         tokens: prompt + completion tokens.
         metrics: the env's per-agent session metrics (HFTBench: pnl, daily_yield_pct, sharpe,
             max_drawdown_pct ...), empty for StreetFighter.
+        prompt_version: the agent's ``prompt_version`` (LLM agents), else ``None``.
+        prompt_tokens, cached_tokens, completion_tokens: the token usage behind ``tokens``
+            (``cached_tokens``: the prompt tokens the server's prefix cache served).
     """
 
     seat: int
@@ -54,6 +57,10 @@ class SeatOutcome:
     median_measured_ms: float | None
     tokens: int
     metrics: dict[str, Any] = field(default_factory=dict)
+    prompt_version: str | None = None
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,11 @@ def _ranks_by(values: list[float], forfeited: list[bool]) -> list[int]:
 
 
 def outcome_from_result(
-    task: MatchTask, result: Any, crashes: dict[int, str], worker: str = ""
+    task: MatchTask,
+    result: Any,
+    crashes: dict[int, str],
+    worker: str = "",
+    prompt_versions: dict[int, str | None] | None = None,
 ) -> MatchOutcome:
     """Turn the arena's :class:`~splitsecond.agents.arena.MatchResult` into a :class:`MatchOutcome`.
 
@@ -112,7 +123,9 @@ def outcome_from_result(
         result: the arena's result.
         crashes: seat index -> what the agent raised (from the crash watch).
         worker: who played it.
+        prompt_versions: seat index -> the agent's prompt version (missing: ``None``).
     """
+    versions = prompt_versions or {}
     ids = list(result.agents)
     stats = [result.agents[a] for a in ids]
     forfeited = [s.forfeited or i in crashes for i, s in enumerate(stats)]
@@ -153,6 +166,10 @@ def outcome_from_result(
             median_measured_ms=stats[i].median_measured_ms,
             tokens=stats[i].usage.prompt_tokens + stats[i].usage.completion_tokens,
             metrics=_plain(metrics[i]),
+            prompt_version=versions.get(i),
+            prompt_tokens=stats[i].usage.prompt_tokens,
+            cached_tokens=stats[i].usage.cached_tokens,
+            completion_tokens=stats[i].usage.completion_tokens,
         )
         for i, a in enumerate(ids)
     )

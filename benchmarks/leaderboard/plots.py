@@ -4,7 +4,9 @@
   rating or yield (y, with its 95 % interval), the Pareto front marked, and the latency variants
   of one agent joined as a curve;
 * :func:`winrate_plot`: the head-to-head win-rate matrix as a heat map;
-* :func:`ratings_plot`: ratings with their intervals, best on top.
+* :func:`ratings_plot`: ratings with their intervals, best on top;
+* :func:`study_plot`: the latency study's view, quality against median decision latency with one
+  colour per model and each model's latency curves joined.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def latency_quality_plot(
     path: str | Path,
     ylabel: str,
     title: str,
+    flagged: Sequence[str] = (),
 ) -> Path:
     """Latency against quality with the Pareto front and per-agent latency curves.
 
@@ -43,6 +46,7 @@ def latency_quality_plot(
         path: the PNG to write.
         ylabel: what the quality is.
         title: the figure title.
+        flagged: names flagged for fallbacks (drawn as grey crosses).
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
@@ -72,9 +76,9 @@ def latency_quality_plot(
                 xs[n],
                 q,
                 yerr=[[max(q - lo, 0)], [max(hi - q, 0)]],
-                fmt="o",
+                fmt="x" if n in flagged else "o",
                 ms=7 if on_front else 5,
-                color="tab:red" if on_front else "tab:blue",
+                color="tab:red" if on_front else "0.5" if n in flagged else "tab:blue",
                 ecolor="0.7",
                 capsize=2,
                 zorder=3,
@@ -89,15 +93,20 @@ def latency_quality_plot(
         ax.set_xscale("log")
         if xs:  # room on the right for the labels of the slowest points
             ax.set_xlim(min(xs.values()) / 1.6, max(xs.values()) * 2.5)
-        ax.set_xlabel("median decision latency (ms, log scale)")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        ax.grid(True, which="major", alpha=0.3)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, bbox_inches="tight", pad_inches=0.15)
+        return _save_latency_axes(fig, ax, ylabel, title, path)
     finally:
         plt.close(fig)
+
+
+def _save_latency_axes(fig, ax, ylabel: str, title: str, path: str | Path) -> Path:  # noqa: ANN001 - matplotlib
+    """Label a latency-vs-quality axes (log latency), grid it and save the figure to ``path``."""
+    ax.set_xlabel("median decision latency (ms, log scale)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight", pad_inches=0.15)
     return path
 
 
@@ -157,3 +166,58 @@ def ratings_plot(
     finally:
         plt.close(fig)
     return path
+
+
+def study_plot(
+    models: Mapping[str, Mapping[str, object]],
+    front: Sequence[str],
+    path: str | Path,
+    ylabel: str,
+    title: str,
+) -> Path:
+    """Quality against median decision latency, one colour per model (the report's ``study.models``).
+
+    Args:
+        models: model -> ``{"agents": [point dicts with name, latency_ms, quality, flagged], "curves":
+            {entry: [names in latency order]}}``.
+        front: the Pareto front (ringed in red).
+        path: the PNG to write.
+        ylabel: what the quality is.
+        title: the figure title.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    try:
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for k, (model, view) in enumerate(models.items()):
+            color = colors[k % len(colors)]
+            agents = {a["name"]: a for a in view["agents"]}  # type: ignore[index, union-attr]
+            for names in view["curves"].values():  # type: ignore[union-attr]
+                ax.plot(
+                    [max(agents[n]["latency_ms"], 0.1) for n in names],
+                    [agents[n]["quality"] for n in names],
+                    "-",
+                    color=color,
+                    lw=1.2,
+                    alpha=0.8,
+                )
+            for i, a in enumerate(agents.values()):
+                x = max(a["latency_ms"], 0.1)
+                ax.plot(
+                    x,
+                    a["quality"],
+                    "x" if a["flagged"] else "o",
+                    color=color,
+                    ms=6,
+                    label=model if i == 0 else None,
+                )
+                if a["name"] in front:
+                    ax.plot(x, a["quality"], "o", mfc="none", mec="tab:red", ms=11, mew=1.5)
+                ax.annotate(
+                    a["name"], (x, a["quality"]), textcoords="offset points", xytext=(5, 4), fontsize=6
+                )
+        ax.legend(loc="best", fontsize=8, title="model (x: flagged)")
+        ax.set_xscale("log")
+        return _save_latency_axes(fig, ax, ylabel, title, path)
+    finally:
+        plt.close(fig)

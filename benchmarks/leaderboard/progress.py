@@ -1,4 +1,5 @@
-"""A live rich display of a leaderboard run: matches done/total, ETA, failures and current standings.
+"""A live rich display of a leaderboard run: matches done/total, ETA, failures and current standings
+(with each agent's failed decisions and fallback share; above 5 % fallbacks it is marked).
 
 ::
 
@@ -20,6 +21,7 @@ from splitsecond.benchmarks.leaderboard.events import (
     RunFinished,
     RunStarted,
 )
+from splitsecond.benchmarks.leaderboard.stats import FALLBACK_FLAG_SHARE
 
 
 class LiveStandings:
@@ -31,6 +33,8 @@ class LiveStandings:
         self._model = PlackettLuce()
         self.ratings: dict[tuple[str, str], Any] = {}
         self.record: dict[tuple[str, str], list[int]] = {}
+        self.decisions: dict[tuple[str, str], list[int]] = {}
+        """(env, agent) -> [decisions, errors, fallbacks]."""
 
     def add(self, env: str, outcome: Any) -> None:
         """Rate one match outcome."""
@@ -47,13 +51,22 @@ class LiveStandings:
             self.ratings[p] = team[0]
             col = 0 if s.rank == best and n_best == 1 else 1 if s.rank == best else 2
             self.record[p][col] += 1
+            counts = self.decisions.setdefault(p, [0, 0, 0])
+            counts[0] += s.decisions
+            counts[1] += s.errors
+            counts[2] += s.fallbacks
+
+    def health(self, env: str, name: str) -> tuple[int, int, int]:
+        """``(decisions, errors, fallbacks)`` of an agent so far."""
+        d, e, f = self.decisions.get((env, name), [0, 0, 0])
+        return d, e, f
 
     def table(self, top: int = 12) -> Any:
         """A rich table of the best ``top`` players per env by ordinal."""
         from rich.table import Table
 
         t = Table(title="current standings (OpenSkill, live)", expand=False)
-        for col in ("env", "agent", "W-D-L", "mu", "sigma", "ordinal"):
+        for col in ("env", "agent", "W-D-L", "mu", "sigma", "ordinal", "errors", "fallbacks"):
             t.add_column(col, justify="left" if col in ("env", "agent") else "right", overflow="fold")
         by_env: dict[str, list[tuple[str, Any]]] = {}
         for (env, name), r in self.ratings.items():
@@ -62,7 +75,19 @@ class LiveStandings:
             rows.sort(key=lambda x: -x[1].ordinal())
             for name, r in rows[:top]:
                 w, d, lo = self.record[(env, name)]
-                t.add_row(env, name, f"{w}-{d}-{lo}", f"{r.mu:.2f}", f"{r.sigma:.2f}", f"{r.ordinal():.2f}")
+                decisions, errors, fallbacks = self.health(env, name)
+                share = fallbacks / decisions if decisions else 0.0
+                marker = " \u26a0" if share > FALLBACK_FLAG_SHARE else ""
+                t.add_row(
+                    env,
+                    name,
+                    f"{w}-{d}-{lo}",
+                    f"{r.mu:.2f}",
+                    f"{r.sigma:.2f}",
+                    f"{r.ordinal():.2f}",
+                    str(errors),
+                    f"{fallbacks} ({share:.0%}){marker}",
+                )
         return t
 
 

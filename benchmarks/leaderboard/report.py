@@ -8,10 +8,12 @@
     paths = write_report(report, "runs/leaderboards/quick/report")
 
 :func:`build_report` computes, per env, the standings (record, Bradley–Terry Elo and OpenSkill
-with bootstrap intervals, median latency, and for HFTBench yield/Sharpe/drawdown), the win-rate
-matrix, the Pareto front of latency against quality, latency curves of agents listed at several
-latency settings, and notable matches. :func:`write_report` adds the figures (PNG), GIFs of the
-notable StreetFighter matches and the three documents.
+with bootstrap intervals, median latency, decisions with their errors and fallbacks, the prompt
+version, and for HFTBench yield/Sharpe/drawdown), the win-rate matrix, the Pareto front of latency
+against quality (agents flagged for more than 5 % fallbacks are kept off it), latency curves of
+agents listed at several latency settings, the latency study's view per model with one sentence
+stating what it shows (:mod:`.study`), and notable matches. :func:`write_report` adds the figures
+(PNG), GIFs of the notable StreetFighter matches and the three documents.
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ from splitsecond.benchmarks.leaderboard.database import ResultsDB
 from splitsecond.benchmarks.leaderboard.notable import export_gif, notable_matches
 from splitsecond.benchmarks.leaderboard.ratings import ELO_BASE, rate
 from splitsecond.benchmarks.leaderboard.stats import (
+    FALLBACK_FLAG_SHARE,
     contests_of,
+    decision_health,
     median_latency,
     money_stats,
     pareto_front,
     records,
     winrate_matrix,
 )
+from splitsecond.benchmarks.leaderboard.study import StudyPoint, participant_models, study_view
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +56,15 @@ METHOD = {
     "forfeits": "An agent that timed out or raised in a match lost it by forfeit.",
     "latency": "Median over matches of the per-match median latency the arena charged (ms).",
     "money": "HFTBench: mean over sessions of daily yield (%), Sharpe and max drawdown (%).",
+    "fallbacks": (
+        "errors: decisions whose model call failed or whose agent raised; fallbacks: decisions that played "
+        "the fallback action (failed calls and unusable answers). An agent with more than {flag:.0%} "
+        "fallbacks is flagged and kept off the Pareto front."
+    ),
+    "study": (
+        "Latency study: agents grouped by the model they run; quality (Elo, or HFTBench mean daily yield) "
+        "against median decision latency; the sentence is computed from these numbers."
+    ),
 }
 
 
@@ -83,6 +97,8 @@ def _env_section(
     )
     recs = records(seat_rows, names)
     latency = median_latency(seat_rows, names)
+    health = decision_health(seat_rows, names)
+    models = participant_models(config, players)
     money = money_stats(seat_rows, names, seed=seed) if env == "hftbench" else {}
     rate_m, games_m = winrate_matrix(contests, names)
     standings = []
@@ -107,6 +123,16 @@ def _env_section(
             "ordinal": round(r.ordinal, 3),
             "mu_ci": [round(r.mu_ci[0], 3), round(r.mu_ci[1], 3)],
             "median_latency_ms": _finite(latency[n]),
+            "model": models[n],
+            "decisions": health[n].decisions,
+            "errors": health[n].errors,
+            "fallbacks": health[n].fallbacks,
+            "timeouts": health[n].timeouts,
+            "fallback_pct": None
+            if health[n].fallback_share is None
+            else round(100 * health[n].fallback_share, 2),
+            "flagged": health[n].flagged,
+            "prompt_version": ", ".join(health[n].prompt_versions) or None,
         }
         for key, ci in money.get(n, {}).items():
             row[key] = {"mean": ci.mean, "lo": ci.lo, "hi": ci.hi, "n": ci.n}
@@ -131,6 +157,15 @@ def _env_section(
     for p in players:
         curves.setdefault(p["base"], []).append(p["name"])
     curves = {b: v for b, v in curves.items() if len(v) > 1}
+    flagged = {s["name"] for s in standings if s["flagged"]}
+    by_name = {s["name"]: s for s in standings}
+    study = study_view(
+        [
+            StudyPoint(n, by_name[n]["base"], models[n], by_name[n]["latency_setting"], lat, q, n in flagged)
+            for n, (lat, q) in points.items()
+        ],
+        quality,
+    )
     elo = {s["name"]: s["elo"] for s in standings}
     notable = [n.__dict__ for n in notable_matches(finished, elo)]
     return {
@@ -148,8 +183,10 @@ def _env_section(
         "quality": quality,
         "points": {n: list(v) for n, v in points.items()},
         "intervals": {n: list(v) for n, v in intervals.items()},
-        "pareto": pareto_front(points),
+        "pareto": pareto_front({n: v for n, v in points.items() if n not in flagged}),
+        "flagged": sorted(flagged),
         "latency_curves": curves,
+        "study": study,
         "notable": notable,
         "forfeits": [
             {"key": r["key"], "name": r["name"], "reason": r["forfeit_reason"], "seed": r["seed"]}
@@ -199,7 +236,9 @@ def build_report(db_path: str | Path, leaderboard: str | None = None, seed: int 
         ]
         counts = db.status_counts(name)
     method = {
-        k: v.format(prior=config.get("prior_draws", 1.0), b=config.get("bootstrap", 200))
+        k: v.format(
+            prior=config.get("prior_draws", 1.0), b=config.get("bootstrap", 200), flag=FALLBACK_FLAG_SHARE
+        )
         for k, v in METHOD.items()
     }
     return {
@@ -228,7 +267,12 @@ def write_report(
     Returns:
         name -> path of everything written (``json``, ``markdown``, ``html``, and each figure).
     """
-    from splitsecond.benchmarks.leaderboard.plots import latency_quality_plot, ratings_plot, winrate_plot
+    from splitsecond.benchmarks.leaderboard.plots import (
+        latency_quality_plot,
+        ratings_plot,
+        study_plot,
+        winrate_plot,
+    )
     from splitsecond.benchmarks.leaderboard.report_html import render_html
     from splitsecond.benchmarks.leaderboard.report_markdown import render_markdown
 
@@ -267,8 +311,18 @@ def write_report(
                 out / "plots" / f"{env}_latency_quality.png",
                 ylabel,
                 f"{title}: latency vs quality (red: Pareto front)",
+                flagged=sec.get("flagged", []),
             )
             figs["latency_quality"] = _rel(p, out)
+            if sec.get("study", {}).get("models"):
+                p = study_plot(
+                    sec["study"]["models"],
+                    sec["study"]["pareto"],
+                    out / "plots" / f"{env}_study.png",
+                    ylabel,
+                    f"{title}: quality vs median decision latency per model",
+                )
+                figs["study"] = _rel(p, out)
         sec["plots"] = figs
         for k, v in figs.items():
             written[f"{env}_{k}"] = out / v

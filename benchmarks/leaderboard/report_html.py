@@ -10,7 +10,7 @@ import html
 import json
 from typing import Any
 
-from splitsecond.benchmarks.leaderboard.report_markdown import standings_rows
+from splitsecond.benchmarks.leaderboard.report_markdown import standings_rows, study_rows
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
@@ -19,6 +19,8 @@ th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; }
 th { background: #f0f0f0; cursor: pointer; user-select: none; }
 td:nth-child(2), th:nth-child(2) { text-align: left; }
 tr.front td:nth-child(2) { font-weight: bold; color: #b00; }
+tr.flagged td { color: #888; }
+p.study { font-size: 1.05rem; font-weight: bold; }
 figure { display: inline-block; margin: 0.5rem; vertical-align: top; }
 figure img { max-width: 560px; border: 1px solid #ddd; }
 .note { color: #666; font-size: 0.85rem; }
@@ -84,8 +86,22 @@ def render_html(report: dict[str, Any]) -> str:
         )
         header, rows = standings_rows(sec)
         front = set(sec["pareto"])
-        classes = ["front" if s["name"] in front else "" for s in sec["standings"]]
+        classes = [
+            "front" if s["name"] in front else "flagged" if s.get("flagged") else "" for s in sec["standings"]
+        ]
         parts.append(_table(header, rows, "sortable standings", classes))
+        if sec.get("flagged"):
+            parts.append(
+                '<p class="warn">Flagged (more than 5% of their decisions fell back; kept off the Pareto '
+                f"front): {_e(', '.join(sec['flagged']))}</p>"
+            )
+        study = sec.get("study")
+        if study:
+            parts.append("<h3>Latency study: quality vs median decision latency per model</h3>")
+            parts.append(f'<p class="study">{_e(study["sentence"])}</p>')
+            header, rows = study_rows(sec)
+            if rows:
+                parts.append(_table(header, rows, "sortable study"))
         for name, path in sec.get("plots", {}).items():
             parts.append(
                 f'<figure><img src="{_e(path)}" alt="{_e(env)} {_e(name)}"><figcaption>{_e(name)}</figcaption></figure>'

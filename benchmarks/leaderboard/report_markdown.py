@@ -19,6 +19,19 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
 
 
+def flag_marker(s: dict[str, Any]) -> str:
+    """`` ⚠ fallbacks 12%`` for a standing flagged for fallbacks, else ``""``."""
+    if not s.get("flagged"):
+        return ""
+    return f" \u26a0 fallbacks {s['fallback_pct']:.0f}%"
+
+
+def _fallbacks(s: dict[str, Any]) -> str:
+    if not s.get("decisions"):
+        return "-"
+    return f"{s['fallbacks']} ({s['fallback_pct']:.1f}%)"
+
+
 def standings_rows(sec: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of an env's standings table (shared with the HTML page)."""
     header = [
@@ -32,15 +45,21 @@ def standings_rows(sec: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "OpenSkill mu [95% CI]",
         "ordinal",
         "median ms",
+        "decisions",
+        "errors",
+        "fallbacks",
     ]
     hft = sec["env"] == "hftbench"
     if hft:
         header += ["daily yield % [95% CI]", "Sharpe [95% CI]", "max drawdown % [95% CI]"]
+    prompts = any(s.get("prompt_version") for s in sec["standings"])
+    if prompts:
+        header.append("prompt")
     rows = []
     for s in sec["standings"]:
         row = [
             str(s["rank"]),
-            s["name"],
+            s["name"] + flag_marker(s),
             s["latency_setting"],
             f"{s['wins']}-{s['draws']}-{s['losses']}",
             str(s["forfeits"]),
@@ -49,10 +68,41 @@ def standings_rows(sec: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             _ci(s["mu"], s["mu_ci"], 2),
             f"{s['ordinal']:.2f}",
             _ms(s["median_latency_ms"]),
+            str(s.get("decisions", "-")),
+            str(s.get("errors", "-")),
+            _fallbacks(s),
         ]
         if hft:
             row += [_money(s.get("yield_pct")), _money(s.get("sharpe"), 1), _money(s.get("drawdown_pct"))]
+        if prompts:
+            row.append(s.get("prompt_version") or "-")
         rows.append(row)
+    return header, rows
+
+
+def study_rows(sec: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of an env's latency-study table (shared with the HTML page)."""
+    study = sec.get("study") or {}
+    quality = "mean daily yield %" if study.get("quality") == "yield_pct" else "BT Elo"
+    header = ["model", "agent", "latency", "median ms", quality, "fallbacks", "Pareto front"]
+    by_name = {s["name"]: s for s in sec["standings"]}
+    front = set(study.get("pareto", []))
+    rows = []
+    for model, view in (study.get("models") or {}).items():
+        for a in view["agents"]:
+            s = by_name.get(a["name"], {})
+            q = f"{a['quality']:.3f}" if study.get("quality") == "yield_pct" else f"{a['quality']:.0f}"
+            rows.append(
+                [
+                    model,
+                    a["name"] + flag_marker(s),
+                    a["setting"],
+                    _ms(a["latency_ms"]),
+                    q,
+                    _fallbacks(s) if s else "-",
+                    "yes" if a["name"] in front else "",
+                ]
+            )
     return header, rows
 
 
@@ -82,10 +132,28 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += [_table(header, rows), ""]
         if sec["pareto"]:
             out += [
-                f"Pareto front (latency vs {'yield' if sec['quality'] == 'yield_pct' else 'Elo'}): "
+                f"Pareto front (latency vs {'yield' if sec['quality'] == 'yield_pct' else 'Elo'}"
+                f"{', agents flagged for fallbacks left out' if sec.get('flagged') else ''}): "
                 + ", ".join(sec["pareto"]),
                 "",
             ]
+        if sec.get("flagged"):
+            out += [
+                "Flagged (more than 5% of their decisions fell back; their results do not show what the "
+                "agent can do): " + ", ".join(sec["flagged"]),
+                "",
+            ]
+        study = sec.get("study")
+        if study:
+            out += [
+                "### Latency study: quality vs median decision latency per model",
+                "",
+                study["sentence"],
+                "",
+            ]
+            header, rows = study_rows(sec)
+            if rows:
+                out += [_table(header, rows), ""]
         for name, path in sec.get("plots", {}).items():
             out += [f"![{name}]({path})", ""]
         names = sec["winrate"]["names"]

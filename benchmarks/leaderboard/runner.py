@@ -12,7 +12,13 @@ The coordinator (this process) is the only writer of the results database. Each 
 lost with a broken process pool (where the culprit is unknown) are not counted against and are
 replayed one at a time. Runs are resumable: a finished match is never played again unless
 ``rerun`` asks for it, and matches left ``running`` by an interrupted run are played again. A run
-killed outright (``kill -9``) takes its embedded server and pool workers with it.
+killed outright (``kill -9``) takes its embedded servers and pool workers with it.
+
+Model endpoints are checked before any match: the runner starts the servers the unplayed matches
+need (``{serve}``/``{serve:<name>}``), then probes every distinct ``api_base`` once; one that does not
+answer stops the run with :class:`EndpointDown` before a match is played on fallbacks. An endpoint
+that dies during the run stops it the same way (the worker sees an agent's first decisions all
+fail); the match stays ``pending``, so running again resumes it.
 """
 
 from __future__ import annotations
@@ -21,11 +27,11 @@ import logging
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from splitsecond.benchmarks.leaderboard.config import SERVE_PLACEHOLDER, LeaderboardConfig
+from splitsecond.benchmarks.leaderboard.config import DEFAULT_SERVE, LeaderboardConfig, serve_refs
 from splitsecond.benchmarks.leaderboard.database import FINISHED, ResultsDB
 from splitsecond.benchmarks.leaderboard.events import (
     MatchFailed,
@@ -37,7 +43,8 @@ from splitsecond.benchmarks.leaderboard.events import (
 from splitsecond.benchmarks.leaderboard.executors import Backend, ProcessPoolBackend, RayBackend, WorkerLost
 from splitsecond.benchmarks.leaderboard.outcome import MatchOutcome
 from splitsecond.benchmarks.leaderboard.schedule import MatchTask, schedule
-from splitsecond.benchmarks.leaderboard.server import STATE_FILE, embedded_server
+from splitsecond.benchmarks.leaderboard.server import STATE_FILE, embedded_servers
+from splitsecond.benchmarks.leaderboard.worker import EndpointDown, resolve_spec
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +92,37 @@ def default_db_path(config: LeaderboardConfig) -> Path:
     return Path("runs") / "leaderboards" / config.name / "results.sqlite"
 
 
+PLANS_FILE = "plans.sqlite"
+"""Default plan cache store of ``apc/`` agents, in the results database's folder."""
+
+
+def probe_endpoints(seats: Iterable[tuple[str, str]], timeout_s: float = 5.0) -> int:
+    """Probe each distinct model endpoint of ``(name, resolved spec)`` pairs once.
+
+    Returns:
+        how many endpoints were probed.
+
+    Raises:
+        EndpointDown: naming the first endpoint that does not answer and an agent that uses it.
+    """
+    from splitsecond.agents.llm_agent import EndpointUnreachable, check_endpoint
+    from splitsecond.agents.specs import llm_endpoints
+
+    by_spec: dict[str, str] = {}
+    for name, spec in seats:
+        by_spec.setdefault(spec, name)
+    endpoints = {api_base: by_spec[spec] for api_base, spec in llm_endpoints(by_spec).items()}
+    for api_base, name in endpoints.items():
+        try:
+            check_endpoint(api_base, timeout_s)
+        except EndpointUnreachable as exc:
+            raise EndpointDown(
+                f"{exc}; agent {name!r} cannot play. Start the server (e.g. `splitsecond serve "
+                "smollm2-135m --port 8000`) or fix the URL after '@'. No match was played"
+            ) from None
+    return len(endpoints)
+
+
 def _error_text(exc: BaseException) -> str:
     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     return text or type(exc).__name__
@@ -123,7 +161,9 @@ def run_leaderboard(
 
     Raises:
         ValueError: for a bad ``workers`` or ``limit``.
-        RuntimeError: when the embedded server does not start or Ray is missing.
+        EndpointDown: when a model endpoint does not answer, before the first match or during the
+            run (the matches not played stay ``pending``).
+        RuntimeError: when a server does not start or Ray is missing.
     """
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be an integer >= 0 or None, got {limit!r}")
@@ -153,29 +193,40 @@ def run_leaderboard(
             pending = pending[:limit]
         counts = db.status_counts(config.name)
         finished = sum(counts[s] for s in FINISHED)
-        needs_server = any(SERVE_PLACEHOLDER in s.spec for t in pending for s in t.seats)
         if not pending:
             summary.status_counts = counts
             emit(RunStarted(config.name, len(tasks), finished, 0, "none", 0))
             emit(RunFinished(summary))
             return summary
-        serve = config.serve if needs_server else None
-        with embedded_server(serve, config.serve_args, state_path=db_path.parent / STATE_FILE) as api_base:
+        seats = {(s.name, s.spec) for t in pending for s in t.seats}
+        probe_endpoints(sorted((n, s) for n, s in seats if not serve_refs(s)))
+        servers = config.servers_for(s for _, s in seats)
+        cache_db = config.cache_db or str(db_path.parent / PLANS_FILE)
+        with embedded_servers(servers, state_path=db_path.parent / STATE_FILE) as bases:
+            default = config.default_serve()
+            api_bases = {**bases, **({DEFAULT_SERVE: bases[default]} if default in bases else {})}
+            probe_endpoints(sorted((n, resolve_spec(s, api_bases)) for n, s in seats if serve_refs(s)))
             root = str(out_root) if out_root is not None else None
             backend: Backend
             if ray_address is not None:
-                backend = RayBackend(ray_address, workers, api_base, root)
+                backend = RayBackend(ray_address, workers, api_bases, root, cache_db=cache_db)
             else:
-                backend = ProcessPoolBackend(workers, api_base, root, log_level=worker_log_level)
+                backend = ProcessPoolBackend(
+                    workers, api_bases, root, log_level=worker_log_level, cache_db=cache_db
+                )
             summary.backend, summary.workers = backend.name, backend.capacity
             emit(RunStarted(config.name, len(tasks), finished, len(pending), backend.name, backend.capacity))
+            stopped = False
             try:
                 _coordinate(db, backend, deque(pending), config.max_attempts, summary, emit, poll_s)
             except KeyboardInterrupt:
                 summary.interrupted = True
                 logger.warning("interrupted: unfinished matches stay pending; run again to resume")
+            except EndpointDown:
+                stopped = True
+                raise
             finally:
-                backend.close()
+                backend.close(wait=not (summary.interrupted or stopped))
                 db.recover_interrupted(by_key)
         summary.status_counts = db.status_counts(config.name)
     summary.wall_s = time.perf_counter() - t0
@@ -207,6 +258,12 @@ def _coordinate(
                 if db.start(task.key):
                     backend.submit(task)
         for task, result in backend.poll(poll_s):
+            if isinstance(result, EndpointDown):
+                # not the match's fault: it stays pending (uncounted) and the run stops
+                error = _error_text(result)
+                status = db.fail(task.key, error, max_attempts, count=False)
+                emit(MatchFailed(task, error, status, counted=False))
+                raise EndpointDown(str(result))
             if isinstance(result, MatchOutcome):
                 if db.finish(result):
                     summary.played += 1

@@ -1,13 +1,14 @@
 """The schedule: every match a leaderboard plays, each with a stable key.
 
 * StreetFighter: a full round-robin. Every ordered pair of distinct participants (so each pair
-  meets on both sides), every character pair, every seed.
+  meets on both sides), every character pair, every seed. With ``pairing = "gauntlet"`` only the
+  ordered pairs that hold at least one anchor participant.
 * HFTBench: one shared-market session per seed with every participant in the same market; the
   seat order is rotated from one seed to the next so no agent always sits first (agent ``i`` of a
   match is reset with ``seed + i``).
 
 A match's key is a hash of everything that determines it (env, env settings, seed, mode, limits,
-and each seat's name, spec and latency), so the same match scheduled twice has the same key and
+each seat's name, spec and latency, and the model and options of the servers its seats use), so the same match scheduled twice has the same key and
 the results store can refuse a second copy.
 """
 
@@ -19,7 +20,12 @@ from dataclasses import dataclass, field
 from itertools import permutations
 from typing import Any
 
-from splitsecond.benchmarks.leaderboard.config import LeaderboardConfig, Participant, env_kwargs_variants
+from splitsecond.benchmarks.leaderboard.config import (
+    LeaderboardConfig,
+    Participant,
+    env_kwargs_variants,
+    serve_refs,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,9 @@ class MatchTask:
         max_wall_s: wall-time cap, or ``None``.
         seats: the seats in order (``player_0``/``player_1``, ``trader_0`` ...).
         position: order in the schedule.
+        serve: what the seats' server placeholders serve: placeholder name (``""`` for the bare
+            ``{serve}``) -> ``{"model": ..., "args": [...]}``; part of the key, so a match whose
+            server now runs another model is a new match.
     """
 
     key: str
@@ -66,6 +75,7 @@ class MatchTask:
     max_wall_s: float | None
     seats: tuple[SeatTask, ...]
     position: int = field(default=0, compare=False)
+    serve: dict[str, Any] = field(default_factory=dict)
 
     def params(self) -> dict[str, Any]:
         """The parameters the key is computed from (JSON-friendly)."""
@@ -78,6 +88,7 @@ class MatchTask:
             self.max_decisions,
             self.max_wall_s,
             self.seats,
+            self.serve,
         )
 
 
@@ -90,9 +101,11 @@ def match_params(
     max_decisions: int | None,
     max_wall_s: float | None,
     seats: tuple[SeatTask, ...],
+    serve: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The canonical parameters of a match (what its key hashes)."""
-    return {
+    """The canonical parameters of a match (what its key hashes); ``serve`` only when a seat uses a
+    server."""
+    params = {
         "env_id": env_id,
         "seed": seed,
         "env_kwargs": json.loads(json.dumps(env_kwargs, sort_keys=True, default=list)),
@@ -102,6 +115,20 @@ def match_params(
         "max_wall_s": max_wall_s,
         "seats": [{"name": s.name, "spec": s.spec, "latency": s.latency} for s in seats],
     }
+    if serve:
+        params["serve"] = json.loads(json.dumps(serve, sort_keys=True))
+    return params
+
+
+def served_by(config: LeaderboardConfig, seats: tuple[SeatTask, ...]) -> dict[str, Any]:
+    """What the seats' server placeholders serve (see :attr:`MatchTask.serve`)."""
+    entries = config.serve_entries()
+    out: dict[str, Any] = {}
+    for seat in seats:
+        for ref in serve_refs(seat.spec):
+            entry = entries[config.serve_name(ref)]
+            out[ref] = {"model": entry.model, "args": list(entry.args)}
+    return out
 
 
 def match_key(params: dict[str, Any]) -> str:
@@ -120,6 +147,7 @@ def _task(
 ) -> MatchTask:
     settings = config.envs[env]
     seats = tuple(SeatTask(p.name, p.spec, p.latency) for p in players)
+    serve = served_by(config, seats)
     params = match_params(
         settings.env_id,
         seed,
@@ -129,6 +157,7 @@ def _task(
         config.max_decisions,
         config.max_wall_s,
         seats,
+        serve,
     )
     return MatchTask(
         key=match_key(params),
@@ -142,6 +171,7 @@ def _task(
         max_wall_s=config.max_wall_s,
         seats=seats,
         position=position,
+        serve=serve,
     )
 
 
@@ -155,6 +185,8 @@ def schedule(config: LeaderboardConfig) -> list[MatchTask]:
             if env == "streetfighter":
                 for kwargs in variants:
                     for a, b in permutations(players, 2):
+                        if settings.pairing == "gauntlet" and not (a.anchor or b.anchor):
+                            continue
                         tasks.append(_task(config, env, seed, kwargs, [a, b], len(tasks)))
             else:
                 shift = k % len(players)

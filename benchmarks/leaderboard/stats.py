@@ -7,7 +7,11 @@
 * :func:`median_latency`: each player's median decision latency, the median over its matches of
   the per-match median latency the arena charged;
 * :func:`money_stats`: HFTBench mean daily yield (%), Sharpe ratio and max drawdown (%) per
-  player with 95 % bootstrap intervals (sessions resampled with replacement).
+  player with 95 % bootstrap intervals (sessions resampled with replacement);
+* :func:`decision_health`: per player, decisions and how many failed (``errors``), fell back
+  (``fallbacks``) or timed out, and whether the fallback share flags it (above
+  :data:`FALLBACK_FLAG_SHARE`: its results do not show what the agent can do, so it is kept off the
+  Pareto front).
 """
 
 from __future__ import annotations
@@ -168,3 +172,54 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
         if not dominated:
             front.append(n)
     return sorted(front, key=lambda n: points[n][0])
+
+
+FALLBACK_FLAG_SHARE = 0.05
+"""An agent whose fallbacks exceed this share of its decisions is flagged in the standings."""
+
+
+@dataclass(frozen=True)
+class DecisionHealth:
+    """How a player's decisions went, over all its finished matches.
+
+    Attributes:
+        name: the player.
+        decisions: decisions made.
+        errors: decisions whose model call failed or whose agent raised.
+        fallbacks: decisions that played the fallback action (errors and unusable answers).
+        timeouts: decisions past the arena's limit.
+        prompt_versions: the prompt versions its agent reported (none for scripted agents).
+    """
+
+    name: str
+    decisions: int = 0
+    errors: int = 0
+    fallbacks: int = 0
+    timeouts: int = 0
+    prompt_versions: tuple[str, ...] = ()
+
+    @property
+    def fallback_share(self) -> float | None:
+        """Fallbacks / decisions (``None`` without decisions)."""
+        return self.fallbacks / self.decisions if self.decisions else None
+
+    @property
+    def flagged(self) -> bool:
+        """The fallback share is above :data:`FALLBACK_FLAG_SHARE`."""
+        share = self.fallback_share
+        return share is not None and share > FALLBACK_FLAG_SHARE
+
+
+def decision_health(seat_rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, DecisionHealth]:
+    """Per player: decisions, errors, fallbacks, timeouts and prompt versions over its seat rows."""
+    sums = {n: [0, 0, 0, 0] for n in names}
+    versions: dict[str, dict[str, None]] = {n: {} for n in names}
+    for r in seat_rows:
+        if r["name"] not in sums:
+            continue
+        c = sums[r["name"]]
+        for i, key in enumerate(("decisions", "errors", "fallbacks", "timeouts")):
+            c[i] += int(r.get(key) or 0)
+        if r.get("prompt_version") is not None:
+            versions[r["name"]][str(r["prompt_version"])] = None
+    return {n: DecisionHealth(n, *sums[n], tuple(versions[n])) for n in names}

@@ -5,15 +5,19 @@ integer µs), :mod:`.fundamental` and :mod:`.news` (what moves prices), :mod:`.p
 (background makers, noise and momentum traders), :mod:`.accounts` and :mod:`.fees` (money),
 :mod:`.market` (the session), :mod:`.orders` (friendly orders and their text syntax),
 :mod:`.spaces` (observation/action arrays), :mod:`.seat` (an agent's cadence), :mod:`.env`
-(Gymnasium), :mod:`.multi_env` (PettingZoo), :mod:`.replay_data` (real bars), :mod:`.metrics`,
-:mod:`.text` and :mod:`.render`.
+(Gymnasium), :mod:`.multi_env` (PettingZoo), :mod:`.replay_data` (real bars),
+:mod:`.bar_validation` (checks of bar files), :mod:`.replay_zone` (time zones of replays),
+:mod:`.margin` (buying power and margin calls), :mod:`.numeric` (what counts as a number),
+:mod:`.metrics`, :mod:`.text` and :mod:`.render`.
 """
 
 from __future__ import annotations
 
+from splitsecond.envs.hftbench.bar_validation import BarFileError
 from splitsecond.envs.hftbench.config import DEFAULT_SYMBOLS, MarketConfig, ScheduledNews, SymbolSpec
 from splitsecond.envs.hftbench.env import ENV_ID, HFTBenchEnv
 from splitsecond.envs.hftbench.fees import FeeSchedule
+from splitsecond.envs.hftbench.margin import CASH_ACCOUNT, MARGIN_RULES, REG_T, REG_T_INTRADAY, MarginRule
 from splitsecond.envs.hftbench.market import Market
 from splitsecond.envs.hftbench.multi_env import HFTBenchMultiEnv, multi_env
 from splitsecond.envs.hftbench.order_book import BUY, SELL, Fill, OrderBook
@@ -37,19 +41,25 @@ from splitsecond.envs.hftbench.text import RULES
 
 __all__ = [
     "BUY",
+    "CASH_ACCOUNT",
     "DEFAULT_SYMBOLS",
     "ENV_ID",
     "GRAMMAR",
+    "MARGIN_RULES",
     "ORDER_TYPES",
+    "REG_T",
+    "REG_T_INTRADAY",
     "REJECTION_CODES",
     "RULES",
     "SELL",
+    "BarFileError",
     "BarSeries",
     "Cancel",
     "FeeSchedule",
     "Fill",
     "HFTBenchEnv",
     "HFTBenchMultiEnv",
+    "MarginRule",
     "Market",
     "MarketConfig",
     "Order",

@@ -6,8 +6,10 @@ income is an account too, so ``sum(cash) + exchange fees`` never changes and eve
 to zero across accounts (``Ledger.check_conservation``).
 
 Only *limited* accounts (the agents) are risk-checked before an order is accepted (see
-``Market``): a buy needs the cash for it (open buy orders count against the cash) and a sell may
-not take the position below ``-short_limit`` shares (open sell orders count too).
+``Market``): an order that adds to the positions (a buy, or a short sale) needs buying power under
+the account's margin rule (open orders count; :mod:`.margin`), a sell may not take the position
+below ``-short_limit`` shares (open sell orders count too), and the maintenance margin is checked
+as prices move.
 """
 
 from __future__ import annotations

@@ -8,19 +8,49 @@ fast agent can trade the ETF on the stock's move (lead-lag).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from splitsecond.envs.hftbench.fees import FeeSchedule
+from splitsecond.envs.hftbench.margin import CASH_ACCOUNT, MarginRule, margin_rule
+from splitsecond.envs.hftbench.numeric import is_integer, is_real
 
 FILL_MODELS = ("book", "lsb")
 """``book``: orders fill against the simulated book. ``lsb``: the original HFTBench rule (replay only)."""
 
 
+AUTO_ZONE = "auto"
+"""``MarketConfig.data_timezone`` value that detects the files' time zone (:mod:`.replay_zone`)."""
+
+
 def _check_range(owner: str, name: str, value: float, low: float, high: float) -> None:
-    if not isinstance(value, int | float) or not math.isfinite(value) or not low <= value <= high:
+    if not is_real(value) or not low <= value <= high:
         raise ValueError(f"{owner}.{name} must be a number in [{low}, {high}], got {value!r}")
+
+
+def _check_int(owner: str, name: str, value: int, low: int, high: int) -> None:
+    if not is_integer(value) or not low <= value <= high:
+        raise ValueError(f"{owner}.{name} must be an integer in [{low}, {high}], got {value!r}")
+
+
+def _check_zone(owner: str, name: str, value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError(
+            f"{owner}.{name} must be an IANA time zone name such as 'America/New_York' or 'UTC', "
+            f"got {value!r} ({exc})"
+        ) from exc
+
+
+def _check_clock_time(owner: str, name: str, value: str) -> None:
+    from splitsecond.envs.hftbench.replay_data import parse_time_of_day
+
+    try:
+        parse_time_of_day(value)
+    except (ValueError, AttributeError) as exc:
+        raise ValueError(f"{owner}.{name} must be a time of day HH:MM:SS, got {value!r}") from exc
 
 
 def _check_pair(owner: str, name: str, pair: tuple[float, float], low: float, high: float) -> None:
@@ -158,7 +188,12 @@ class MarketConfig:
         momentum_threshold_bps, momentum_size, momentum_max_position.
 
     Agents' accounts and exchange:
-        initial_cash (dollars), short_limit_shares (per symbol), max_order_shares, fees.
+        initial_cash (dollars), short_limit_shares (integer shares per symbol: the most that may
+        be borrowed), max_order_shares (integer), fees (:class:`~.fees.FeeSchedule`).
+        margin: the account rule (:class:`~.margin.MarginRule` or a preset name: ``cash``, the
+            default, buying power 1x equity; ``reg_t`` 2x; ``reg_t_intraday`` 4x); it sets the
+            buying power that buys and short sales need and the maintenance margin below which
+            positions are liquidated (see :mod:`splitsecond.envs.hftbench.margin`).
         opportunity_window_ms: how long after a headline taking a stale quote counts as a
         captured opportunity (see :mod:`splitsecond.envs.hftbench.metrics`).
 
@@ -167,7 +202,14 @@ class MarketConfig:
         data_dir: folder of the files; default ``$SPLITSECOND_HFT_DATA`` or
             ``<repo>/../shared/data/hftbench``.
         replay_date: which day of the files (``YYYY-MM-DD``); default the first common day.
-        replay_start: first time of day (``HH:MM:SS``); default the first bar.
+        replay_timezone: the exchange's time zone (IANA name, default ``America/New_York``);
+            ``replay_start``, ``session_open`` and ``info["time_of_day"]`` are clock times there.
+        data_timezone: the zone of the files' clock times, e.g. ``UTC`` (the shared files'), or
+            ``auto`` (default): detected per file (see :mod:`splitsecond.envs.hftbench.replay_zone`).
+        session_open: the regular session's open (``HH:MM:SS`` in ``replay_timezone``, default
+            ``09:30:00``).
+        replay_start: first time of day (``HH:MM:SS`` in ``replay_timezone``); default the
+            session open (or the first common bar when the data starts later).
         fill_model: ``book`` (default) or ``lsb`` (original HFTBench rule, replay only).
         lsb_decay_s: latency at which the ``lsb`` price has fully slid to the daily mean.
     """
@@ -210,11 +252,15 @@ class MarketConfig:
     short_limit_shares: int = 1_000
     max_order_shares: int = 10_000
     fees: FeeSchedule = field(default_factory=FeeSchedule)
+    margin: MarginRule = CASH_ACCOUNT
     opportunity_window_ms: float = 1_000.0
 
     replay_files: tuple[str, ...] = ()
     data_dir: str | None = None
     replay_date: str | None = None
+    replay_timezone: str = "America/New_York"
+    data_timezone: str = AUTO_ZONE
+    session_open: str = "09:30:00"
     replay_start: str | None = None
     fill_model: Literal["book", "lsb"] = "book"
     lsb_decay_s: float = 1.5
@@ -248,33 +294,34 @@ class MarketConfig:
             if n.symbol is not None and n.symbol not in names:
                 raise ValueError(f"{o}.news_schedule names unknown symbol {n.symbol!r}; valid: {names}")
         for name in ("makers_per_symbol", "momentum_per_symbol"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or not 0 <= v <= 50:
-                raise ValueError(f"{o}.{name} must be an integer in [0, 50], got {v!r}")
-        if not isinstance(self.maker_levels, int) or not 1 <= self.maker_levels <= 20:
-            raise ValueError(f"{o}.maker_levels must be an integer in [1, 20], got {self.maker_levels!r}")
+            _check_int(o, name, getattr(self, name), 0, 50)
+        _check_int(o, "maker_levels", self.maker_levels, 1, 20)
         _check_pair(o, "maker_latency_ms", self.maker_latency_ms, 0.001, 60_000.0)
         _check_pair(o, "maker_half_spread_ticks", self.maker_half_spread_ticks, 1, 1_000)
         _check_pair(o, "maker_size", self.maker_size, 1, 1_000_000)
         _check_range(o, "maker_requote_ticks", self.maker_requote_ticks, 0.0, 1e6)
         _check_range(o, "maker_spread_widening", self.maker_spread_widening, 0.0, 100.0)
-        _check_range(o, "maker_max_inventory", self.maker_max_inventory, 1, 1e9)
+        _check_int(o, "maker_max_inventory", self.maker_max_inventory, 1, 10**9)
         _check_range(o, "etf_maker_latency_factor", self.etf_maker_latency_factor, 0.01, 100.0)
         _check_range(o, "noise_market_rate_per_s", self.noise_market_rate_per_s, 0.0, 1e4)
         _check_range(o, "noise_limit_rate_per_s", self.noise_limit_rate_per_s, 0.0, 1e4)
-        _check_range(o, "noise_size", self.noise_size, 1, 1e6)
+        _check_int(o, "noise_size", self.noise_size, 1, 10**6)
         _check_range(o, "noise_limit_lifetime_s", self.noise_limit_lifetime_s, 0.001, 1e5)
         _check_pair(o, "momentum_latency_ms", self.momentum_latency_ms, 0.001, 60_000.0)
         _check_range(o, "momentum_interval_ms", self.momentum_interval_ms, 1.0, 1e6)
         _check_range(o, "momentum_lookback_s", self.momentum_lookback_s, 0.1, 3600.0)
         _check_range(o, "momentum_threshold_bps", self.momentum_threshold_bps, 0.0, 1e4)
-        _check_range(o, "momentum_size", self.momentum_size, 1, 1e6)
-        _check_range(o, "momentum_max_position", self.momentum_max_position, 1, 1e9)
+        _check_int(o, "momentum_size", self.momentum_size, 1, 10**6)
+        _check_int(o, "momentum_max_position", self.momentum_max_position, 1, 10**9)
         _check_range(o, "initial_cash", self.initial_cash, 1.0, 1e12)
-        _check_range(o, "short_limit_shares", self.short_limit_shares, 0, 1e9)
-        _check_range(o, "max_order_shares", self.max_order_shares, 1, 1e9)
+        _check_int(o, "short_limit_shares", self.short_limit_shares, 0, 10**9)
+        _check_int(o, "max_order_shares", self.max_order_shares, 1, 10**9)
         if not isinstance(self.fees, FeeSchedule):
             raise ValueError(f"{o}.fees must be a FeeSchedule, got {type(self.fees).__name__}")
+        try:
+            object.__setattr__(self, "margin", margin_rule(self.margin))
+        except ValueError as exc:
+            raise ValueError(f"{o}.margin: {exc}") from exc
         _check_range(o, "opportunity_window_ms", self.opportunity_window_ms, 0.0, 1e7)
         if self.fill_model not in FILL_MODELS:
             raise ValueError(f"{o}.fill_model must be one of {FILL_MODELS}, got {self.fill_model!r}")
@@ -283,6 +330,12 @@ class MarketConfig:
         _check_range(o, "lsb_decay_s", self.lsb_decay_s, 1e-6, 1e4)
         if isinstance(self.replay_files, str):
             raise ValueError(f"{o}.replay_files must be a tuple of paths, not a string")
+        _check_zone(o, "replay_timezone", self.replay_timezone)
+        if self.data_timezone != AUTO_ZONE:
+            _check_zone(o, "data_timezone", self.data_timezone)
+        _check_clock_time(o, "session_open", self.session_open)
+        if self.replay_start is not None:
+            _check_clock_time(o, "replay_start", self.replay_start)
 
     @property
     def is_replay(self) -> bool:

@@ -7,11 +7,25 @@ The agent trades among background market makers, noise traders and momentum trad
 moves by a random walk, jumps and headlines (:mod:`.fundamental`, :mod:`.news`); makers reprice
 tens to hundreds of milliseconds after it moves, so a fast agent can take stale quotes and a slow
 one arrives after they are gone. In replay mode (``replay_files=...``) the fundamental is the
-intra-bar path of real 1-second bars (:mod:`.replay_data`).
+intra-bar path of real 1-second bars (:mod:`.replay_data`), on the exchange's clock
+(``replay_timezone``, default America/New_York; each file's zone is ``data_timezone`` or detected,
+:mod:`.replay_zone`), starting by default at the regular session's open (``session_open``,
+09:30:00). Bar files are checked when loaded (:mod:`.bar_validation`).
+
+Account (:mod:`.margin`): ``initial_cash`` (default $100,000) under a margin rule (``margin``:
+``"cash"`` by default, buying power 1x equity; ``"reg_t"`` 2x; ``"reg_t_intraday"`` 4x; or a
+:class:`~.margin.MarginRule`). Buys and short sales that add to the account's positions need
+buying power (open orders count; short-sale proceeds do not add to it) and are otherwise rejected
+(``insufficient_buying_power``); a sell may also not go below ``-short_limit_shares`` per symbol.
+When equity falls below the maintenance margin (``maintenance_margin`` x the positions' value,
+25 % in every preset) or below zero, a margin call cancels the open orders and closes every
+position at market (checked every fundamental step and after each of the agent's orders lands).
 
 Timing (:mod:`splitsecond.envs.timing`): ``clock="wall"`` (default) charges the real time the agent
 took, ``"explicit"`` the latency of a ``TimedAction`` (bare actions: ``latency_ms``), ``"fixed"``
-``latency_ms`` always. Cadence (:mod:`.seat`): observe at ``t``; orders land at ``t + latency``;
+``latency_ms`` always. Under the wall clock the env's ``spec`` declares ``nondeterministic=True``
+(also when built directly, not through ``gymnasium.make``), so Gymnasium's ``check_env`` does not
+expect identical steps. Cadence (:mod:`.seat`): observe at ``t``; orders land at ``t + latency``;
 the next observation is ``decision_interval_ms`` (default 100) after that, or earlier when a
 headline is published (``wake_on_news``), but never before the orders have landed.
 
@@ -19,22 +33,31 @@ Action space: a ``Dict`` of ``K`` order slots (type none / limit buy / limit sel
 market sell / cancel, symbol index, price offset in ticks from the observed touch, quantity in lots,
 cancel id); friendlier forms are accepted too: ``None``, :class:`~.orders.Order` /
 :class:`~.orders.Cancel` objects or a list of them, or text such as ``"BUY 10 ACME @ MKT"``
-(:func:`~.orders.parse_orders`). Exact layout: :mod:`.spaces`.
+(:func:`~.orders.parse_orders`). Exact layout: :mod:`.spaces`. An array slot with a field
+outside the declared space (e.g. more than ``max_lots`` lots) is refused, not clamped: its order
+is rejected with code ``outside_action_space``. Quantities and prices may be NumPy numbers.
 
 Observation space: a ``Dict`` of arrays: time, book depth, last and mid prices, recent trades,
-position, cash, equity, PnL, the agent's open orders, the latest headlines (direction, size,
-symbol, age; their text is in ``info["headlines"]``). ``info["text"]`` renders it for LLMs.
+position, cash, equity, PnL, buying power, the agent's open orders, the latest headlines
+(direction, size, symbol, age; their text is in ``info["headlines"]``). ``info["text"]`` renders
+it for LLMs.
 
 Reward: change of the agent's equity (cash + positions at mid, in dollars, net of fees) since the
-previous observation. The last step also liquidates the positions at the closing mid.
+previous observation. The last step also liquidates the positions at the closing mid. Forced
+liquidations (margin calls) happen at market and their cost is in the reward like any trade's.
 
-Termination: when the session's time is up (``session_seconds``, default 300 s of simulated time);
-never truncated.
+Termination: when the session's time is up (``session_seconds``, default 300 s of simulated time;
+in replay mode by default when the data ends); never truncated. A margin call does not end the
+session: a liquidated account may trade again within its buying power.
 
 ``info``: ``time_us`` (since the session start), ``latency_us`` charged to the last action,
-``rejections`` (order, code, reason, time_us), ``fills``, ``accepted`` (new order ids),
-``headlines`` / ``new_headlines`` (with text), ``equity``, ``pnl``, ``symbols``, ``text`` and,
-in replay mode, ``time_of_day``.
+``rejections`` (order, code, reason, time_us), ``fills`` (``liquidity``: maker, taker, lsb,
+liquidation or close), ``accepted`` (new order ids), ``headlines`` / ``new_headlines`` (with
+text), ``equity``, ``pnl``, ``buying_power``, ``margin_calls`` (margin calls since the last
+observation: time_us, equity, requirement, rule), ``symbols``, ``text`` and, in replay mode,
+``time_of_day`` (exchange clock) and ``timestamp`` (ISO 8601 with offset). The last step's
+``info["summary"]`` holds the metrics (:mod:`.metrics`), ``margin_calls`` and ``liquidations``
+among them.
 
 Seeded and deterministic: the same seed and the same ``(action, latency)`` sequence give the same
 fills and PnL (except under the wall clock, whose latencies are measured).
@@ -48,14 +71,16 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 
 from splitsecond.envs.hftbench.config import MarketConfig
 from splitsecond.envs.hftbench.market import Market
+from splitsecond.envs.hftbench.numeric import is_real
 from splitsecond.envs.hftbench.render import render_chart, summary_table
 from splitsecond.envs.hftbench.seat import Seat
 from splitsecond.envs.hftbench.spaces import ORDER_TYPES, SpaceDims, action_space, observation_space
 from splitsecond.envs.hftbench.text import RULES, render_text
-from splitsecond.envs.timing import Clock, make_clock, ms_to_us
+from splitsecond.envs.timing import Clock, WallClock, make_clock, ms_to_us
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +119,7 @@ def symbol_count(config: MarketConfig) -> int:
 
 def check_timing(decision_interval_ms: float) -> int:
     """Validate ``decision_interval_ms`` and return it in µs."""
-    if not isinstance(decision_interval_ms, int | float) or not 0.001 <= decision_interval_ms <= 3_600_000:
+    if not is_real(decision_interval_ms) or not 0.001 <= decision_interval_ms <= 3_600_000:
         raise ValueError(f"decision_interval_ms must be in [0.001, 3600000], got {decision_interval_ms!r}")
     return ms_to_us(decision_interval_ms)
 
@@ -139,6 +164,11 @@ class HFTBenchEnv(gymnasium.Env):
         n = symbol_count(self.config)
         self.observation_space = observation_space(n, self.dims)
         self.action_space = action_space(n, self.dims)
+        if isinstance(self.clock, WallClock):
+            # Wall-clock latency is real elapsed time: not reproducible, by design.
+            self.spec = EnvSpec(
+                ENV_ID, entry_point="splitsecond.envs.hftbench.env:HFTBenchEnv", nondeterministic=True
+            )
         self.market: Market | None = None
         self.seat: Seat | None = None
         self._done = False
@@ -218,7 +248,10 @@ class HFTBenchEnv(gymnasium.Env):
         elif self.config.is_replay:
             from splitsecond.envs.hftbench.replay_data import load_replay_day
 
-            series = load_replay_day(self.config.replay_files, self.config.data_dir, self.config.replay_date)
+            c = self.config
+            series = load_replay_day(
+                c.replay_files, c.data_dir, c.replay_date, c.replay_timezone, c.data_timezone, c.session_open
+            )
             symbols, ticks, lots = [s.symbol for s in series], [0.01] * len(series), [1] * len(series)
         else:
             symbols = [s.name for s in self.config.symbols]
@@ -232,5 +265,6 @@ class HFTBenchEnv(gymnasium.Env):
             "order_slots": self.dims.order_slots,
             "short_limit_shares": self.config.short_limit_shares,
             "initial_cash": self.config.initial_cash,
+            "margin": dataclasses.asdict(self.config.margin),
             "decision_interval_ms": self.decision_interval_us / 1000,
         }

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from splitsecond.envs.hftbench.numeric import is_real
+
 MICROS_PER_DOLLAR = 1_000_000
 """Money is kept as integer micro-dollars (1e-6 $) so that accounting is exact."""
 
@@ -23,9 +25,13 @@ def dollars_to_micros(dollars: float) -> int:
 class FeeSchedule:
     """Per-share fees in dollars; negative means a rebate.
 
+    Both are finite numbers of dollars in [-1, 1] (NaN, infinities and booleans are refused). The
+    taker fee may not be negative (nobody is paid to take liquidity); the maker fee may be, as a
+    rebate, but no larger than the taker fee, so that the exchange never pays for a trade.
+
     Attributes:
         maker_per_share: fee of the resting order's owner per share filled (default -0.002, a rebate).
-        taker_per_share: fee of the incoming order's owner per share filled (default 0.003).
+        taker_per_share: fee of the incoming order's owner per share filled (default 0.003), >= 0.
     """
 
     maker_per_share: float = -0.002
@@ -34,8 +40,13 @@ class FeeSchedule:
     def __post_init__(self) -> None:
         for name in ("maker_per_share", "taker_per_share"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or abs(value) > 1.0:
+            if not is_real(value) or abs(value) > 1.0:
                 raise ValueError(f"FeeSchedule.{name} must be a number of dollars in [-1, 1], got {value!r}")
+        if self.taker_per_share < 0:
+            raise ValueError(
+                f"FeeSchedule.taker_per_share must be >= 0 (a negative taker fee pays for taking "
+                f"liquidity), got {self.taker_per_share!r}"
+            )
         if self.maker_per_share + self.taker_per_share < 0:
             raise ValueError(
                 "FeeSchedule: maker rebate exceeds taker fee "

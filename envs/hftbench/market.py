@@ -10,11 +10,19 @@ participants' wake-ups and order arrivals, agents' order arrivals (at ``t_observ
 and a sample of every agent's equity each simulated second (for the Sharpe ratio and charts).
 
 Agents are accounts with limits. :meth:`Market.submit` validates their orders at once (symbol,
-size, tick) and schedules the arrival; at arrival the exchange checks cash and the short limit and
-matches the order in the book (``fill_model="book"``) or, under ``fill_model="lsb"``, fills a
-market order at the original HFTBench's price (bar low/high slid toward the daily mean by
-latency / ``lsb_decay_s``; see :meth:`Market.lsb_price`). Everything an agent should hear about
-(fills, rejections, accepted order ids) is queued per agent and read with :meth:`Market.drain`.
+size, tick) and schedules the arrival; at arrival the broker checks the short limit (shares that
+may be borrowed) and the buying power of the account's margin rule (:mod:`.margin`: purchases and
+short sales alike need it) and the exchange matches the order in the book
+(``fill_model="book"``) or, under ``fill_model="lsb"``, fills a market order at the original
+HFTBench's price (bar low/high slid toward the daily mean by latency / ``lsb_decay_s``; see
+:meth:`Market.lsb_price`). Every fundamental step and after each of an agent's orders arrives,
+the broker checks the maintenance margin; an account below it (or below zero equity) gets a
+margin call: its open orders are cancelled and its positions closed at market. Everything an
+agent should hear about (fills, rejections, accepted order ids, margin calls) is queued per agent
+and read with :meth:`Market.drain`.
+
+Replay: the bars are put on the exchange's clock (``replay_timezone``, :mod:`.replay_zone`) and the
+session starts at ``replay_start``, by default the regular session's open (``session_open``).
 
 End of day: :meth:`Market.close` runs to ``session_end_us`` and liquidates every agent's positions
 in a closing auction at each symbol's final mark (the book's mid price), without fees.
@@ -27,6 +35,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -35,12 +44,19 @@ from splitsecond.envs.hftbench.config import MarketConfig, SymbolSpec
 from splitsecond.envs.hftbench.fees import MICROS_PER_DOLLAR
 from splitsecond.envs.hftbench.fundamental import ReplayFundamental, SyntheticFundamental
 from splitsecond.envs.hftbench.kernel import EventKernel
+from splitsecond.envs.hftbench.margin import AccountRisk, SymbolRisk, dollars
 from splitsecond.envs.hftbench.metrics import AgentFill, AgentStats, summarize
 from splitsecond.envs.hftbench.news import Headline, draw_headlines
 from splitsecond.envs.hftbench.order_book import BUY, SELL, Fill, OrderBook
 from splitsecond.envs.hftbench.orders import CANCEL, MARKET, OrderRequest, Rejection
 from splitsecond.envs.hftbench.participants import MarketMaker, MomentumTrader, NoiseTrader
-from splitsecond.envs.hftbench.replay_data import BarSeries, load_replay_day, parse_time_of_day
+from splitsecond.envs.hftbench.replay_data import (
+    BarSeries,
+    default_replay_start,
+    load_replay_day,
+    parse_time_of_day,
+)
+from splitsecond.envs.hftbench.replay_zone import iso_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +71,7 @@ class AgentReport:
     fills: list[AgentFill] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     accepted: list[dict[str, object]] = field(default_factory=list)
+    margin_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -82,12 +99,21 @@ class Market:
         self.session_start_us = warmup_us
 
         self.series: list[BarSeries] = []
+        self.replay_date: str | None = None
         if config.is_replay:
-            self.series = load_replay_day(config.replay_files, config.data_dir, config.replay_date)
+            self.series = load_replay_day(
+                config.replay_files,
+                config.data_dir,
+                config.replay_date,
+                config.replay_timezone,
+                config.data_timezone,
+                config.session_open,
+            )
+            self.replay_date = self.series[0].date
             start_sod = (
                 parse_time_of_day(config.replay_start)
                 if config.replay_start
-                else max(s.first_second for s in self.series)
+                else default_replay_start(self.series, parse_time_of_day(config.session_open))
             )
             end_sod = min(s.last_second for s in self.series) + 1
             if start_sod >= end_sod:
@@ -120,7 +146,9 @@ class Market:
         self.books = [OrderBook() for _ in self.specs]
         self.kernel = EventKernel()
         self.ledger = Ledger(self.n_symbols, self.tick_micros, config.fees)
+        self.margin = config.margin
         self._next_order_id = 1
+        self._liquidation_ids: set[int] = set()
 
         # Agents.
         self.agent_names = list(agent_names)
@@ -295,10 +323,47 @@ class Market:
         return out
 
     def time_of_day(self, t_us: int) -> float | None:
-        """Replay only: seconds of day at simulated time ``t_us``."""
+        """Replay only: seconds of day (exchange clock, ``replay_timezone``) at simulated time ``t_us``."""
         if self.start_time_of_day is None:
             return None
         return self.start_time_of_day + (t_us - self.session_start_us) / 1e6
+
+    def timestamp(self, t_us: int) -> str | None:
+        """Replay only: ISO 8601 instant at simulated time ``t_us``, e.g. ``2025-04-04T09:30:00.000-04:00``."""
+        tod = self.time_of_day(t_us)
+        if tod is None or self.replay_date is None:
+            return None
+        return iso_timestamp(self.replay_date, tod, self.config.replay_timezone)
+
+    def account_risk(self, owner: int) -> AccountRisk:
+        """``owner``'s cash, positions at the marks and open orders, for the margin checks (:mod:`.margin`)."""
+        acct = self.ledger.accounts[owner]
+        n = self.n_symbols
+        if not self._agent_open[owner] and not any(acct.positions):  # flat: no marks needed
+            return AccountRisk(acct.cash, (SymbolRisk(0),) * n, 0)
+        buys = [0] * n
+        sells = [0] * n
+        reserved = 0
+        taker_fee = max(0, self.ledger.fees.taker_micros)
+        for oid, sym in self._agent_open[owner].items():
+            o = self.books[sym].get(oid)
+            if o is None:
+                continue
+            value = o.qty * o.price * self.tick_micros[sym]
+            if o.side == BUY:
+                buys[sym] += value
+            else:
+                sells[sym] += value
+            reserved += o.qty * taker_fee
+        marks = self.marks_micros()
+        symbols = tuple(
+            SymbolRisk(p * m, b, s) for p, m, b, s in zip(acct.positions, marks, buys, sells, strict=True)
+        )
+        return AccountRisk(acct.cash, symbols, reserved)
+
+    def buying_power_micros(self, owner: int) -> int:
+        """Value of new positions ``owner`` may still open under the margin rule (micro-dollars)."""
+        return self.account_risk(owner).buying_power(self.margin)
 
     def next_headline_after(self, t_us: int) -> int | None:
         """Publication time of the first headline strictly after ``t_us`` (``None`` if none)."""
@@ -378,6 +443,7 @@ class Market:
         self.kernel.run_until(self.session_end_us)
         now = self.session_end_us
         for owner in self.agents:
+            self._check_margin(owner)
             acct = self.ledger.accounts[owner]
             for oid, sym in list(self._agent_open[owner].items()):
                 self.books[sym].cancel(oid)
@@ -397,6 +463,8 @@ class Market:
                 self._reports[owner].fills.append(fill)
             self.stats[owner].equity_times_us.append(now)
             self.stats[owner].equity.append(acct.cash)
+            if acct.cash < 0 and not self.stats[owner].in_margin_call:
+                self._margin_call(owner, acct.cash, 0)
         self.closed = True
 
     def summary(self, owner: int) -> dict[str, float | int | str]:
@@ -465,16 +533,7 @@ class Market:
             cost = cost_ticks * tick
         else:
             cost = req.price * qty * tick
-        if side == BUY:
-            fee = 0 if lsb else max(0, self.ledger.fees.taker_micros) * qty
-            power = self._buying_power(owner)
-            if cost + fee > power:
-                refuse(
-                    "insufficient_cash",
-                    f"needs ${(cost + fee) / MICROS_PER_DOLLAR:,.2f}, buying power ${power / MICROS_PER_DOLLAR:,.2f}",
-                )
-                return
-        else:
+        if side == SELL:
             open_sell = sum(
                 o.qty
                 for oid, s in self._agent_open[owner].items()
@@ -488,6 +547,16 @@ class Market:
                     f"< -{self.config.short_limit_shares} (short limit)",
                 )
                 return
+        fee = 0 if lsb else max(0, self.ledger.fees.taker_micros) * qty
+        risk = self.account_risk(owner)
+        if not risk.accepts(self.margin, sym, side, cost, fee):
+            refuse(
+                "insufficient_buying_power",
+                f"the order adds {dollars(risk.added_exposure(sym, side, cost))} of positions (and "
+                f"{dollars(fee)} of fees); buying power {dollars(risk.buying_power(self.margin))} "
+                f"(margin rule {self.margin.describe()})",
+            )
+            return
 
         oid = self._next_order_id
         self._next_order_id = oid + 1
@@ -505,6 +574,7 @@ class Market:
             stats.qty_filled += qty
             report.fills.append(fill)
             self._agent_done[owner].add(oid)
+            self._check_margin(owner)
             return
         if req.kind == MARKET:
             fills = book.add_market(oid, owner, side, qty)
@@ -519,16 +589,76 @@ class Market:
                 self._agent_done[owner].add(oid)
         if fills:
             self._settle(sym, fills)
+        self._check_margin(owner)
 
-    def _buying_power(self, owner: int) -> int:
-        acct = self.ledger.accounts[owner]
-        reserved = 0
-        taker_fee = max(0, self.ledger.fees.taker_micros)
-        for oid, sym in self._agent_open[owner].items():
-            o = self.books[sym].get(oid)
-            if o is not None and o.side == BUY:
-                reserved += o.qty * (o.price * self.tick_micros[sym] + taker_fee)
-        return acct.cash - reserved
+    def _check_margin(self, owner: int) -> None:
+        """The maintenance check (:mod:`.margin`): below the maintenance margin (or zero equity), a
+        margin call (counted once per breach) and a forced liquidation at market."""
+        stats = self.stats[owner]
+        risk = self.account_risk(owner)
+        equity, gross = risk.equity, risk.gross
+        if equity > 0 and gross:
+            stats.max_leverage = max(stats.max_leverage, gross / equity)
+        if not risk.in_margin_call(self.margin):
+            stats.in_margin_call = False
+            return
+        if not stats.in_margin_call:
+            self._margin_call(owner, equity, risk.maintenance_requirement(self.margin))
+        if gross or self._agent_open[owner]:
+            self._liquidate(owner)
+
+    def _margin_call(self, owner: int, equity: int, requirement: int) -> None:
+        stats = self.stats[owner]
+        stats.in_margin_call = True
+        stats.margin_calls += 1
+        event = {
+            "time_us": self.kernel.now,
+            "equity": equity / MICROS_PER_DOLLAR,
+            "requirement": requirement / MICROS_PER_DOLLAR,
+            "rule": self.margin.name,
+        }
+        self._reports[owner].margin_calls.append(event)
+        logger.info(
+            "margin call for %s: equity %s < requirement %s",
+            stats.name,
+            dollars(equity),
+            dollars(requirement),
+        )
+
+    def _liquidate(self, owner: int) -> None:
+        """Cancel ``owner``'s open orders and close its positions with market orders."""
+        now = self.kernel.now
+        stats = self.stats[owner]
+        for oid, sym in list(self._agent_open[owner].items()):
+            self.books[sym].cancel(oid)
+            self._agent_done[owner].add(oid)
+        self._agent_open[owner].clear()
+        traded = 0
+        for sym, pos in enumerate(self.ledger.accounts[owner].positions):
+            if pos == 0:
+                continue
+            side, qty = (SELL if pos > 0 else BUY), abs(pos)
+            oid = self._next_order_id
+            self._next_order_id = oid + 1
+            self._agent_done[owner].add(oid)
+            if self.config.fill_model == "lsb":
+                px = self.lsb_price(sym, side, now, 0)
+                price = int(round(px * MICROS_PER_DOLLAR)) if px is not None else self.mark_micros(sym)
+                buyer, seller = (owner, self._lsb_house) if side == BUY else (self._lsb_house, owner)
+                self.ledger.transfer_at(sym, price, qty, buyer, seller)
+                fill = AgentFill(now, sym, side, price / MICROS_PER_DOLLAR, qty, "liquidation", oid, 0.0)
+                stats.fills.append(fill)
+                self._reports[owner].fills.append(fill)
+                traded += qty
+                continue
+            self._liquidation_ids.add(oid)
+            fills = self.books[sym].add_market(oid, owner, side, qty)
+            if fills:
+                self._settle(sym, fills)
+                traded += sum(f.qty for f in fills)
+        if traded:
+            stats.liquidations += 1
+            stats.liquidated_shares += traded
 
     def _settle(self, symbol: int, fills: list[Fill]) -> None:
         now = self.kernel.now
@@ -570,10 +700,13 @@ class Market:
     ) -> None:
         now = self.kernel.now
         px = price * self.tick_micros[symbol] / MICROS_PER_DOLLAR
+        if order_id in self._liquidation_ids:
+            liquidity = "liquidation"
         fill = AgentFill(now, symbol, side, px, qty, liquidity, order_id, fee / MICROS_PER_DOLLAR)
         stats = self.stats[owner]
         stats.fills.append(fill)
-        stats.qty_filled += qty
+        if liquidity != "liquidation":
+            stats.qty_filled += qty
         self._reports[owner].fills.append(fill)
         if liquidity == "taker" and self.published:
             self._check_opportunity(stats, symbol, side, px, qty, now)
@@ -619,6 +752,8 @@ class Market:
             mid = self.mid_ticks(i)
             if mid is not None:
                 self._mid_hist[i].append(mid)
+        for owner in self.agents:
+            self._check_margin(owner)
         nxt = now + self.step_us
         if nxt <= self.session_end_us:
             self.kernel.schedule(nxt, self._fundamental_step)

@@ -13,6 +13,11 @@
   tick below the new fundamental after good news, or a sell at least one tick above it after bad
   news. ``stale_shares`` and ``stale_edge`` count the shares and dollars of such fills
   (edge = distance to the fundamental at fill time x shares).
+* ``margin_calls``: times the account fell below its maintenance margin or below zero equity
+  (:mod:`splitsecond.envs.hftbench.margin`), counting each stretch in breach once, plus a session
+  that ends with negative equity. ``liquidations``: forced liquidations that traded (each closes
+  the positions at market; their fills have ``liquidity == "liquidation"``).
+  ``max_leverage``: the largest gross position value / equity seen at the margin checks.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ class AgentFill:
         side: +1 bought, -1 sold.
         price: execution price in dollars.
         qty: shares.
-        liquidity: ``maker``, ``taker``, ``lsb`` (original fill rule) or ``close`` (end-of-day).
+        liquidity: ``maker``, ``taker``, ``lsb`` (original fill rule), ``liquidation`` (forced
+            by a margin call) or ``close`` (end-of-day).
         order_id: the agent's order id (0 for end-of-day liquidation).
         fee: fee paid in dollars (negative = rebate).
     """
@@ -84,6 +90,11 @@ class AgentStats:
     captured_news: set[int] = field(default_factory=set)
     stale_shares: int = 0
     stale_edge: int = 0
+    margin_calls: int = 0
+    liquidations: int = 0
+    liquidated_shares: int = 0
+    max_leverage: float = 0.0
+    in_margin_call: bool = False
 
 
 def sharpe_ratio(equity: list[int]) -> float:
@@ -146,4 +157,8 @@ def summarize(stats: AgentStats, final_equity: int, n_opportunities: int) -> dic
         "opportunities_captured": len(stats.captured_news),
         "stale_shares": stats.stale_shares,
         "stale_edge": round(stats.stale_edge / MICROS_PER_DOLLAR, 6),
+        "margin_calls": stats.margin_calls,
+        "liquidations": stats.liquidations,
+        "liquidated_shares": stats.liquidated_shares,
+        "max_leverage": round(stats.max_leverage, 4),
     }

@@ -18,11 +18,11 @@ price off the tick ...).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from splitsecond.envs.hftbench.numeric import as_decimal_float, is_integer, is_real
 from splitsecond.envs.hftbench.order_book import BUY, SELL
 
 LIMIT = "limit"
@@ -37,8 +37,10 @@ class Order:
     Attributes:
         side: ``"buy"`` or ``"sell"``.
         symbol: ticker, e.g. ``"ACME"``.
-        qty: shares (a positive multiple of the symbol's lot size).
-        price: limit price in dollars (on the tick grid), or ``None`` for a market order.
+        qty: shares (a positive multiple of the symbol's lot size); a Python or NumPy integer, or a
+            float with an integral value.
+        price: limit price in dollars (on the tick grid; a Python or NumPy float, compared at its
+            own precision, so ``np.float32(100.01)`` is 100.01), or ``None`` for a market order.
     """
 
     side: str
@@ -110,8 +112,9 @@ REJECTION_CODES = {
     "bad_quantity": "quantity not a positive multiple of the lot size, or above the maximum order size",
     "off_tick": "limit price not a multiple of the tick size",
     "bad_price": "limit price not positive",
-    "insufficient_cash": "buying power (cash minus open buy orders) too small",
+    "insufficient_buying_power": "the buy or short sale needs more buying power than the margin rule leaves",
     "short_limit": "the sell would take the position below the short limit",
+    "outside_action_space": "an array action's field lies outside the declared action space",
     "unknown_order": "cancel of an order id that is not one of the agent's",
     "cancel_too_late": "cancel arrived after the order had completely filled",
     "no_liquidity": "market order found nothing to trade against",
@@ -175,14 +178,14 @@ def normalize(
 ) -> OrderRequest | Rejection:
     """Validate a friendly order against the market's rules; see :data:`REJECTION_CODES`."""
     if isinstance(order, Cancel):
-        if not isinstance(order.order_id, int) or order.order_id <= 0:
+        if not is_integer(order.order_id) or order.order_id <= 0:
             return Rejection(
                 str(order),
                 "unknown_order",
                 f"order id must be a positive integer, got {order.order_id!r}",
                 time_us,
             )
-        return OrderRequest(CANCEL, -1, 0, 0, 0, order.order_id, str(order))
+        return OrderRequest(CANCEL, -1, 0, 0, 0, int(order.order_id), str(order))
     text = str(order)
     if order.side not in ("buy", "sell"):
         raise ValueError(f"Order.side must be 'buy' or 'sell', got {order.side!r}")
@@ -191,10 +194,9 @@ def normalize(
             text, "unknown_symbol", f"unknown symbol {order.symbol!r}; valid: {', '.join(symbols)}", time_us
         )
     i = symbols.index(order.symbol)
-    qty = order.qty
-    if isinstance(qty, float) and qty.is_integer():
-        qty = int(qty)
-    if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
+    whole = is_integer(order.qty) or (is_real(order.qty) and float(order.qty).is_integer())
+    qty = int(order.qty) if whole else 0
+    if qty <= 0:
         return Rejection(
             text, "bad_quantity", f"quantity must be a positive integer, got {order.qty!r}", time_us
         )
@@ -210,11 +212,11 @@ def normalize(
     side = BUY if order.side == "buy" else SELL
     if order.price is None:
         return OrderRequest(MARKET, i, side, 0, qty, 0, text)
-    price = order.price
-    if not isinstance(price, int | float) or not math.isfinite(price) or price <= 0:
+    if not is_real(order.price) or order.price <= 0:
         return Rejection(
             text, "bad_price", f"limit price must be a positive number, got {order.price!r}", time_us
         )
+    price = as_decimal_float(order.price)
     tick = tick_sizes[i]
     ticks = price / tick
     if abs(ticks - round(ticks)) > 1e-6:

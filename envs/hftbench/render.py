@@ -82,6 +82,7 @@ _COLUMNS = (
     ("fills", "fills", "{}"),
     ("fill_ratio", "fill ratio", "{:.2f}"),
     ("rejections", "rejected", "{}"),
+    ("margin_calls", "margin calls", "{}"),
     ("latency_mean_ms", "lat mean ms", "{:.1f}"),
     ("latency_p99_ms", "lat p99 ms", "{:.1f}"),
     ("opportunities_captured", "news caught", "{}"),

@@ -13,6 +13,12 @@ Seconds with no trade are absent in both formats. The symbol comes from the ``sy
 else the CSV ``symbol`` column, else the file name (``ohlc_<SYMBOL>_<date>.json`` or
 ``<SYMBOL>.csv``).
 
+Bars must be in increasing time order, once each, with finite positive prices and
+``low <= open, close <= high``; an empty, truncated or otherwise broken file raises
+:class:`~.bar_validation.BarFileError` (a ``ValueError``) naming the file and the line or the
+bar's clock time (:mod:`.bar_validation`). Clock times are those of the file's own time zone;
+:func:`load_replay_day` converts them to the exchange's (:mod:`.replay_zone`).
+
 Intra-bar path (deterministic): within second ``s`` the price goes linearly
 open -> low -> high -> close when ``close >= open`` (else open -> high -> low -> close), each leg
 taking a third of the second; between bars (seconds without trades) it stays at the last close.
@@ -24,14 +30,22 @@ Data folder: the ``data_dir`` argument, else ``$SPLITSECOND_HFT_DATA``, else
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
+import math
 import os
 import re
 from bisect import bisect_right
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+from splitsecond.envs.hftbench.bar_validation import BarFileError, TimestampOrder, check_prices
+from splitsecond.envs.hftbench.replay_zone import to_exchange_time
+
+logger = logging.getLogger(__name__)
 
 DATA_ENV_VAR = "SPLITSECOND_HFT_DATA"
 """Environment variable naming the folder of replay data files."""
@@ -80,8 +94,8 @@ def parse_time_of_day(text: str) -> int:
 
 
 def format_time_of_day(seconds: float) -> str:
-    """Seconds since midnight -> ``"HH:MM:SS.mmm"``."""
-    ms = int(round(seconds * 1000))
+    """Seconds since midnight -> ``"HH:MM:SS.mmm"`` (times on a neighbouring day wrap around)."""
+    ms = int(round(seconds * 1000)) % (86_400 * 1000)
     s, ms = divmod(ms, 1000)
     h, rem = divmod(s, 3600)
     mi, s = divmod(rem, 60)
@@ -94,8 +108,10 @@ class BarSeries:
 
     Attributes:
         symbol: ticker.
-        date: ``YYYY-MM-DD``.
-        seconds: second of day of each bar (strictly increasing).
+        date: ``YYYY-MM-DD`` (the file's).
+        seconds: second of day of each bar (strictly increasing); after a time-zone conversion
+            (:mod:`.replay_zone`) seconds since midnight of ``date`` in the new zone, which may
+            fall outside ``[0, 86400)`` for bars on a neighbouring day there.
         open, high, low, close: prices in dollars, index-aligned with ``seconds``.
     """
 
@@ -115,7 +131,8 @@ class BarSeries:
             raise ValueError("BarSeries columns must have equal lengths")
         for i in range(n):
             o, h, lo, c = self.open[i], self.high[i], self.low[i], self.close[i]
-            if not (lo <= min(o, c) and max(o, c) <= h and lo > 0):
+            finite = all(math.isfinite(x) for x in (o, h, lo, c))
+            if not (finite and lo <= min(o, c) and max(o, c) <= h and lo > 0):
                 raise ValueError(
                     f"BarSeries {self.symbol} bar at {format_time_of_day(self.seconds[i])[:8]} is inconsistent: "
                     f"open={o} high={h} low={lo} close={c}"
@@ -172,24 +189,7 @@ def _symbol_from_name(path: Path) -> str:
     return path.stem.split("_")[0].upper()
 
 
-def _series_from_mapping(
-    symbol: str, date: str, bars: Mapping[str, Mapping[str, float]], source: str
-) -> BarSeries:
-    rows = []
-    for time_text, bar in bars.items():
-        try:
-            rows.append(
-                (
-                    parse_time_of_day(time_text),
-                    float(bar["open"]),
-                    float(bar["high"]),
-                    float(bar["low"]),
-                    float(bar["close"]),
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{source}: bad bar at {date} {time_text!r}: {exc}") from exc
-    rows.sort()
+def _series(symbol: str, date: str, rows: list[tuple[int, float, float, float, float]]) -> BarSeries:
     return BarSeries(
         symbol,
         date,
@@ -201,19 +201,73 @@ def _series_from_mapping(
     )
 
 
+class _Pairs(list):  # type: ignore[type-arg]
+    """A JSON object as its ``(key, value)`` pairs in file order (duplicate keys kept)."""
+
+
+def _price(path: Path, raw: Any, name: str, *, line: int | None = None, when: str | None = None) -> float:
+    if isinstance(raw, bool) or raw is None:
+        raise BarFileError(path, f"{name} is {raw!r}, not a price", line=line, when=when)
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise BarFileError(path, f"{name} is {raw!r}, not a price", line=line, when=when) from None
+
+
+def _clock(path: Path, text: str, *, line: int | None = None, when: str | None = None) -> int:
+    try:
+        return parse_time_of_day(text)
+    except (ValueError, AttributeError):
+        raise BarFileError(path, f"clock time {text!r} is not HH:MM:SS", line=line, when=when) from None
+
+
 def load_bars_json(path: str | os.PathLike[str], symbol: str | None = None) -> dict[str, BarSeries]:
-    """Load a JSON bar file; returns ``{date: BarSeries}``. Raises ``ValueError`` on a bad format."""
+    """Load a JSON bar file; returns ``{date: BarSeries}``.
+
+    Raises:
+        BarFileError: for an empty, truncated or malformed file or a bad bar (see the module docstring).
+    """
     path = Path(path)
-    with path.open() as f:
-        data = json.load(f)
-    if not isinstance(data, dict) or not data:
-        raise ValueError(f"{path}: expected {{'YYYY-MM-DD': {{'HH:MM:SS': {{open, high, low, close}}}}}}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise BarFileError(path, f"not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise BarFileError(path, "empty file (no bars)")
+    try:
+        data = json.loads(text, object_pairs_hook=_Pairs)
+    except json.JSONDecodeError as exc:
+        raise BarFileError(
+            path, f"not valid JSON (truncated?): {exc.msg} at column {exc.colno}", line=exc.lineno
+        ) from None
+    shape = "{'YYYY-MM-DD': {'HH:MM:SS': {open, high, low, close}}}"
+    if not isinstance(data, _Pairs) or not data:
+        raise BarFileError(path, f"expected {shape}, got {'{}' if data == [] else type(data).__name__}")
     sym = (symbol or _symbol_from_name(path)).upper()
-    out = {}
-    for date, bars in data.items():
-        if not _DATE_RE.match(str(date)) or not isinstance(bars, dict):
-            raise ValueError(f"{path}: top-level keys must be YYYY-MM-DD dates mapping to bars, got {date!r}")
-        out[date] = _series_from_mapping(sym, date, bars, str(path))
+    order = TimestampOrder(path)
+    out: dict[str, BarSeries] = {}
+    for date, bars in data:
+        if not _DATE_RE.match(str(date)) or not isinstance(bars, _Pairs):
+            raise BarFileError(path, f"top-level keys must be YYYY-MM-DD dates mapping to bars, got {date!r}")
+        if date in out:
+            raise BarFileError(path, f"date {date} appears twice")
+        rows = []
+        for clock, bar in bars:
+            when = f"{date} {clock}"
+            second = _clock(path, clock, when=when)
+            order.check(date, second, clock)
+            fields = dict(bar) if isinstance(bar, _Pairs) else {}
+            if not isinstance(bar, _Pairs) or len(fields) != len(bar):
+                raise BarFileError(path, "a bar must be {open, high, low, close}, each once", when=when)
+            missing = [k for k in ("open", "high", "low", "close") if k not in fields]
+            if missing:
+                raise BarFileError(path, f"bar lacks {', '.join(missing)}", when=when)
+            o, h, lo, c = (_price(path, fields[k], k, when=when) for k in ("open", "high", "low", "close"))
+            check_prices(path, o, h, lo, c, when=when)
+            rows.append((second, o, h, lo, c))
+        if not rows:
+            raise BarFileError(path, f"date {date} has no bars")
+        out[date] = _series(sym, date, rows)
     return out
 
 
@@ -222,28 +276,60 @@ CSV_COLUMNS = ("date", "time", "open", "high", "low", "close")
 
 
 def load_bars_csv(path: str | os.PathLike[str], symbol: str | None = None) -> dict[str, BarSeries]:
-    """Load a CSV bar file (see the module docstring); returns ``{date: BarSeries}``."""
+    """Load a CSV bar file (see the module docstring); returns ``{date: BarSeries}``.
+
+    Blank lines are skipped.
+
+    Raises:
+        BarFileError: for an empty or truncated file, missing columns or a bad row (naming its line).
+    """
     path = Path(path)
-    by_date: dict[str, dict[str, dict[str, float]]] = {}
+    rows_by_date: dict[str, list[tuple[int, float, float, float, float]]] = {}
     csv_symbol = None
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        fields = [c.strip().lower() for c in (reader.fieldnames or [])]
+    order = TimestampOrder(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise BarFileError(path, f"not UTF-8 text (byte {exc.start})") from None
+    with io.StringIO(text, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise BarFileError(path, "empty file (no header row)", line=1)
+        fields = [c.strip().lower() for c in header]
         missing = [c for c in CSV_COLUMNS if c not in fields]
         if missing:
-            raise ValueError(f"{path}: CSV is missing columns {missing}; required: {', '.join(CSV_COLUMNS)}")
+            raise BarFileError(
+                path, f"CSV is missing columns {missing}; required: {', '.join(CSV_COLUMNS)}", line=1
+            )
+        col = {name: fields.index(name) for name in (*CSV_COLUMNS, "symbol") if name in fields}
         for row in reader:
-            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
-            date = row["date"]
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(fields):
+                raise BarFileError(
+                    path, f"{len(row)} columns where the header has {len(fields)} (truncated row?)", line=line
+                )
+            cell = {name: row[k].strip() for name, k in col.items()}
+            date, clock = cell["date"], cell["time"]
             if not _DATE_RE.match(date):
-                raise ValueError(f"{path}: bad date {date!r} (expected YYYY-MM-DD)")
-            if row.get("symbol"):
-                csv_symbol = row["symbol"].upper()
-            by_date.setdefault(date, {})[row["time"]] = {k: row[k] for k in ("open", "high", "low", "close")}
-    if not by_date:
-        raise ValueError(f"{path}: CSV has no bars")
+                raise BarFileError(path, f"bad date {date!r} (expected YYYY-MM-DD)", line=line)
+            when = f"{date} {clock}"
+            second = _clock(path, clock, line=line, when=when)
+            order.check(date, second, clock, line=line)
+            o, h, lo, c = (
+                _price(path, cell[k] or None, k, line=line, when=when)
+                for k in ("open", "high", "low", "close")
+            )
+            check_prices(path, o, h, lo, c, line=line, when=when)
+            if cell.get("symbol"):
+                csv_symbol = cell["symbol"].upper()
+            rows_by_date.setdefault(date, []).append((second, o, h, lo, c))
+    if not rows_by_date:
+        raise BarFileError(path, "CSV has no bars (a header only)")
     sym = (symbol or csv_symbol or _symbol_from_name(path)).upper()
-    return {d: _series_from_mapping(sym, d, bars, str(path)) for d, bars in by_date.items()}
+    return {d: _series(sym, d, rows) for d, rows in rows_by_date.items()}
 
 
 def load_bars(path: str | os.PathLike[str], symbol: str | None = None) -> dict[str, BarSeries]:
@@ -256,22 +342,59 @@ def load_bars(path: str | os.PathLike[str], symbol: str | None = None) -> dict[s
     raise ValueError(f"unknown bar file type {suffix!r} for {path}; valid: .json, .csv")
 
 
-def load_replay_day(
-    files: tuple[str, ...] | list[str], data_dir: str | None = None, date: str | None = None
-) -> list[BarSeries]:
-    """Load several files and pick one common day (``date`` or the first day all files share).
+def default_replay_start(series: list[BarSeries] | tuple[BarSeries, ...], session_open: int) -> int:
+    """Where a replay starts by default: the session open (seconds of day), or the first second
+    every series has reached when the data starts later; the first such second when the data
+    ends before the open (a pre-market file)."""
+    first = max(s.first_second for s in series)
+    end = min(s.last_second for s in series) + 1
+    if session_open >= end:
+        logger.info("replay data ends before the session open; starting at the first common bar")
+        return first
+    return max(session_open, first)
 
-    Results are cached per ``(files, data_dir, date)`` (series are immutable), so resetting a
-    replay env does not parse the files again; a file changed on disk meanwhile is not re-read.
+
+def load_replay_day(
+    files: tuple[str, ...] | list[str],
+    data_dir: str | None = None,
+    date: str | None = None,
+    replay_timezone: str = "America/New_York",
+    data_timezone: str = "auto",
+    session_open: str = "09:30:00",
+) -> list[BarSeries]:
+    """Load several files, pick one common day and put its bars on the exchange's clock.
+
+    Args:
+        files: bar files (names resolve in ``data_dir``, :func:`resolve_data_file`).
+        data_dir: the data folder (default :func:`default_data_dir`).
+        date: the day (``YYYY-MM-DD``); default the first day all files share.
+        replay_timezone: the exchange's zone; the series' seconds are clock times there.
+        data_timezone: the files' zone, or ``"auto"`` to detect it per file (:mod:`.replay_zone`).
+        session_open: the regular session's open in ``replay_timezone`` (used by the detection).
+
+    Results are cached per arguments (series are immutable), so resetting a replay env does not
+    parse the files again; a file changed on disk meanwhile is not re-read.
     """
-    return list(_load_replay_day(tuple(str(f) for f in files), data_dir, date))
+    return list(
+        _load_replay_day(
+            tuple(str(f) for f in files), data_dir, date, replay_timezone, data_timezone, session_open
+        )
+    )
 
 
 @lru_cache(maxsize=8)
-def _load_replay_day(files: tuple[str, ...], data_dir: str | None, date: str | None) -> tuple[BarSeries, ...]:
+def _load_replay_day(
+    files: tuple[str, ...],
+    data_dir: str | None,
+    date: str | None,
+    replay_timezone: str,
+    data_timezone: str,
+    session_open: str,
+) -> tuple[BarSeries, ...]:
     if not files:
         raise ValueError("no replay files given")
-    loaded = [load_bars(resolve_data_file(f, data_dir)) for f in files]
+    paths = [resolve_data_file(f, data_dir) for f in files]
+    loaded = [load_bars(p) for p in paths]
     common = sorted(set.intersection(*(set(d) for d in loaded)))
     if date is None:
         if not common:
@@ -279,7 +402,11 @@ def _load_replay_day(files: tuple[str, ...], data_dir: str | None, date: str | N
         date = common[0]
     elif date not in common:
         raise ValueError(f"replay_date {date!r} not in every file; common dates: {common}")
-    series = [d[date] for d in loaded]
+    open_s = parse_time_of_day(session_open)
+    series = [
+        to_exchange_time(d[date], data_timezone, replay_timezone, open_s, str(p))
+        for d, p in zip(loaded, paths, strict=True)
+    ]
     names = [s.symbol for s in series]
     if len(set(names)) != len(names):
         raise ValueError(f"replay files give duplicate symbols {names}")

@@ -84,7 +84,7 @@ class Seat:
         self.observed_us = now
         self._refs = touch_reference(market)
         obs = encode_observation(market, self.owner, self.dims)
-        info = self._info(now)
+        info = self._info(now, int(round(float(obs["buying_power"][0]) * MICROS_PER_DOLLAR)))
         self.clock.observed()
         return obs, info
 
@@ -154,7 +154,7 @@ class Seat:
                 )
         return out
 
-    def _info(self, now: int) -> dict[str, Any]:
+    def _info(self, now: int, buying_power: int) -> dict[str, Any]:
         market = self.market
         start = market.session_start_us
         report = market.drain(self.owner)
@@ -176,6 +176,7 @@ class Seat:
         self._seen_news = len(market.published)
         equity = market.equity_micros(self.owner)
         acct = market.ledger.accounts[self.owner]
+        margin_calls = [{**m, "time_us": max(0, m["time_us"] - start)} for m in report.margin_calls]
         info: dict[str, Any] = {
             "time_us": now - start,
             "latency_us": self.last_latency_us,
@@ -186,10 +187,13 @@ class Seat:
             "new_headlines": headlines[: min(new, len(headlines))],
             "equity": equity / MICROS_PER_DOLLAR,
             "pnl": (equity - acct.initial_cash) / MICROS_PER_DOLLAR,
+            "buying_power": buying_power / MICROS_PER_DOLLAR,
+            "margin_calls": margin_calls,
             "symbols": list(market.symbols),
-            "text": render_text(market, self.owner, headlines=self.dims.headlines),
+            "text": render_text(market, self.owner, headlines=self.dims.headlines, buying_power=buying_power),
         }
         tod = market.time_of_day(now)
         if tod is not None:
             info["time_of_day"] = format_time_of_day(tod)
+            info["timestamp"] = market.timestamp(now)
         return info

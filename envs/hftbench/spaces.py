@@ -15,6 +15,8 @@ Observation (``gymnasium.spaces.Dict``); prices in dollars, quantities in shares
     trade_age_s   (S, R) float64  seconds since each trade
     position      (S,)   int64    shares held (negative = short)
     cash, equity, pnl (1,) float64 dollars (equity = cash + positions at mid; pnl = equity - initial)
+    buying_power  (1,)   float64  dollars of new positions (buys or short sales) the margin rule
+                                  still allows; negative when over the limit (:mod:`.margin`)
     order_id      (M,)   int64    the agent's resting orders (0 = empty slot), oldest first
     order_symbol  (M,)   int64    symbol index
     order_side    (M,)   int64    +1 buy, -1 sell, 0 empty
@@ -36,6 +38,13 @@ Action (``gymnasium.spaces.Dict`` of ``K`` order slots)::
                                           the spread or more crosses). Empty side: the mid.
     quantity      Box(0, Q, (K,), int64)  lots (x the symbol's lot size); 0 is rejected
     cancel_id     Box(0, 2**31-1, (K,), int64)  the order id to cancel (type 5)
+
+Out-of-space actions (:func:`decode_action`): a slot whose ``symbol``, ``quantity``,
+``price_offset`` (limit orders) or ``cancel_id`` (cancels) lies outside the bounds above is
+**refused, never clamped**: its order is not sent and ``info["rejections"]`` gets the code
+``outside_action_space`` naming the field, the value and the bound (e.g. 5,000 lots when
+``max_lots`` is 1,000). Fields a slot's type does not use are ignored. A malformed action (missing
+keys, wrong shapes, non-integers, a ``type`` code outside 0-5) raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -130,6 +139,7 @@ def observation_space(n_symbols: int, dims: SpaceDims) -> spaces.Dict:
             "cash": fbox((1,), -_BIG_MONEY, _BIG_MONEY),
             "equity": fbox((1,), -_BIG_MONEY, _BIG_MONEY),
             "pnl": fbox((1,), -_BIG_MONEY, _BIG_MONEY),
+            "buying_power": fbox((1,), -_BIG_MONEY, _BIG_MONEY),
             "order_id": ibox((M,), 0, 2**62),
             "order_symbol": ibox((M,), 0, max(0, S - 1)),
             "order_side": ibox((M,), -1, 1),
@@ -200,7 +210,7 @@ def _int_array(action: Mapping[str, Any], key: str, k: int) -> np.ndarray:
     if arr.shape != (k,):
         raise ValueError(f"action[{key!r}] must have shape ({k},), got {arr.shape}")
     if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)) or np.any(np.abs(arr) > 2**53):
             raise ValueError(f"action[{key!r}] must hold integers, got {arr.tolist()}")
     elif arr.dtype.kind not in "iub":
         raise ValueError(f"action[{key!r}] must hold integers, got dtype {arr.dtype}")
@@ -216,7 +226,8 @@ def decode_action(
 ) -> list[OrderRequest | Rejection]:
     """Turn an array action into validated requests or rejections.
 
-    ``refs`` are the touch prices the agent observed (:func:`touch_reference`).
+    ``refs`` are the touch prices the agent observed (:func:`touch_reference`). A slot with a used
+    field outside the action space is rejected (``outside_action_space``), see the module docstring.
 
     Raises:
         ValueError: when the action's structure is wrong (missing keys, shapes, a type code
@@ -239,21 +250,29 @@ def decode_action(
         if t == NONE:
             continue
         sym = int(arrs["symbol"][k])
+        label = f"{ORDER_TYPES[t]} slot {k}"
         if t == CANCEL_ORDER:
             cid = int(arrs["cancel_id"][k])
             text = f"CANCEL {cid}"
-            if cid <= 0:
+            if not 0 <= cid <= _MAX_ID:
+                out.append(_outside(label, k, "cancel_id", cid, (0, _MAX_ID), time_us))
+            elif cid == 0:
                 out.append(Rejection(text, "unknown_order", f"order id must be positive, got {cid}", time_us))
             else:
                 out.append(OrderRequest(CANCEL, -1, 0, 0, 0, cid, text))
             continue
         side = BUY if t in (LIMIT_BUY, MARKET_BUY) else SELL
         lots = int(arrs["quantity"][k])
-        label = f"{ORDER_TYPES[t]} slot {k}"
         if not 0 <= sym < n_sym:
-            out.append(
-                Rejection(label, "unknown_symbol", f"symbol index {sym} not in 0..{n_sym - 1}", time_us)
-            )
+            out.append(_outside(label, k, "symbol", sym, (0, n_sym - 1), time_us))
+            continue
+        if not 0 <= lots <= dims.max_lots:
+            out.append(_outside(label, k, "quantity", lots, (0, dims.max_lots), time_us))
+            continue
+        offset = int(arrs["price_offset"][k])
+        if t in (LIMIT_BUY, LIMIT_SELL) and not -dims.max_offset_ticks <= offset <= dims.max_offset_ticks:
+            bounds = (-dims.max_offset_ticks, dims.max_offset_ticks)
+            out.append(_outside(label, k, "price_offset", offset, bounds, time_us))
             continue
         name = market.symbols[sym]
         qty = lots * market.lot_sizes[sym]
@@ -278,7 +297,6 @@ def decode_action(
         if t in (MARKET_BUY, MARKET_SELL):
             out.append(OrderRequest(MARKET, sym, side, 0, qty, 0, f"{verb} {qty} {name} @ MKT"))
             continue
-        offset = int(arrs["price_offset"][k])
         price = refs[sym][0] + offset if side == BUY else refs[sym][1] - offset
         tick = market.tick_sizes[sym]
         text = f"{verb} {qty} {name} @ {price * tick:.{_decimals(tick)}f}"
@@ -287,6 +305,14 @@ def decode_action(
             continue
         out.append(OrderRequest(LIMIT, sym, side, price, qty, 0, text))
     return out
+
+
+def _outside(label: str, k: int, field: str, value: int, bounds: tuple[int, int], time_us: int) -> Rejection:
+    low, high = bounds
+    reason = (
+        f"action[{field!r}][{k}] = {value} is outside the action space [{low}, {high}]; refused, not clamped"
+    )
+    return Rejection(label, "outside_action_space", reason, time_us)
 
 
 def _decimals(tick: float) -> int:
@@ -362,6 +388,7 @@ def encode_observation(market: Market, owner: int, dims: SpaceDims) -> dict[str,
         "cash": np.array([acct.cash / MICROS_PER_DOLLAR]),
         "equity": np.array([equity / MICROS_PER_DOLLAR]),
         "pnl": np.array([(equity - acct.initial_cash) / MICROS_PER_DOLLAR]),
+        "buying_power": np.array([market.buying_power_micros(owner) / MICROS_PER_DOLLAR]),
         "order_id": order_id,
         "order_symbol": order_symbol,
         "order_side": order_side,

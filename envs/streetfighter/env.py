@@ -14,9 +14,11 @@ from splitsecond.envs.streetfighter.actions import ACTION_NAMES, N_ACTIONS, vali
 from splitsecond.envs.streetfighter.engine import MatchConfig, Simulation
 from splitsecond.envs.streetfighter.frame_data import (
     CHARACTER_NAMES,
+    decision_interval_frames,
     frame_time_us,
     get_character,
     latency_frames,
+    next_decision_frame,
 )
 from splitsecond.envs.streetfighter.observation import (
     build_observation,
@@ -35,6 +37,25 @@ ENV_ID = "splitsecond/StreetFighter-v0"
 REWARD_SCALE = 1000
 """Damage is divided by this in the reward (a full health bar of the balanced character = 1.0)."""
 _RESET_OPTIONS = ("character", "opponent_character", "opponent", "opponent_latency_ms")
+CHECKER_PROBE_OPTION = "options"
+"""The one unknown reset option tolerated (and ignored): PettingZoo's ``api_test`` probes
+``reset(options={"options": 1})`` to check that ``reset`` accepts options."""
+
+
+def check_reset_options(options: dict[str, Any] | None, valid: tuple[str, ...]) -> dict[str, Any]:
+    """``options`` as a dict, refusing keys outside ``valid`` (shared by the single- and multi-agent envs).
+
+    Raises:
+        ValueError: for an unknown key, naming the valid options.
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ValueError(f"reset options must be a dict or None, got {type(options).__name__}")
+    unknown = sorted(str(k) for k in options if k not in valid and k != CHECKER_PROBE_OPTION)
+    if unknown:
+        raise ValueError(f"unknown reset options {unknown}; valid options: {', '.join(valid)}")
+    return {k: v for k, v in options.items() if k in valid}
 
 
 def format_events(events: list[tuple[int, str, int, str]], player: int) -> list[str]:
@@ -69,6 +90,18 @@ class StreetFighterEnv(gym.Env):
     new input; then the next observation is returned at frame ``f + d + 1``. **Each step
     therefore advances ``d + 1`` frames.** Under the wall clock any measured time above zero
     rounds up to at least one frame: even a microsecond of thinking misses the current frame.
+    One frame is 16 666⅔ µs, so 16 666 µs still lands on ``f + 1`` but 16 667 µs lands on
+    ``f + 2`` (see :func:`~.frame_data.latency_frames`).
+
+    **Decision cadence** (``decision_interval_ms``, default ``None``). With an interval of ``I``
+    ms (``k = ceil(I * 60 / 1000)`` frames; 100 ms = 6 frames), observations come only at *cadence
+    points*, the frames ``0, k, 2k, ...``. The action still lands on ``f + d`` after its latency
+    and is held; the next observation is the first cadence point at or after ``f + d + 1``, so
+    each step advances at least ``k`` frames (``ceil((d + 1) / k) * k``). At 0 ms latency and
+    100 ms, a 20-second round takes 200 decisions instead of 1 200; a decision slower than the
+    interval skips cadence points. This measures decision quality on its own clock: the opponent
+    keeps its own reaction schedule. ``None`` (or any interval up to one frame) is the plain
+    contract above.
 
     The opponent obeys the same contract with its own reaction latency (``opponent_latency_ms``
     or its default): it observes at a frame, its action lands ``reaction`` later, and it decides
@@ -125,7 +158,8 @@ class StreetFighterEnv(gym.Env):
     Round 1: the agent (player 0) at x = 2200 facing right, the opponent at x = 4200 facing left,
     full health, 99-second timer. Characters: ``character``/``opponent_character``, overridden
     by ``reset(options={"character": ..., "opponent_character": ...})``; when unset, drawn from
-    ``np_random``.
+    ``np_random``. ``options`` may also set ``opponent`` and ``opponent_latency_ms``; any other key
+    is a ``ValueError`` naming the valid ones (as in the multi-agent env).
 
     ## Episode end
 
@@ -156,6 +190,8 @@ class StreetFighterEnv(gym.Env):
         round_seconds, rounds_to_win: match rules.
         opponent_latency_ms: override the opponent's reaction latency.
         max_frames: truncate after this many frames (``None``: never).
+        decision_interval_ms: observe only every this many ms of game time (see "Time and
+            latency"); ``None``: after every action.
         text: compute ``info["text"]`` (on by default; off saves ~10 µs per step).
         win_bonus: terminal reward magnitude.
         show_hitboxes: draw hitboxes and hurtboxes when rendering.
@@ -178,6 +214,7 @@ class StreetFighterEnv(gym.Env):
         text: bool = True,
         win_bonus: float = 1.0,
         show_hitboxes: bool = False,
+        decision_interval_ms: float | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -207,6 +244,8 @@ class StreetFighterEnv(gym.Env):
         self.text = bool(text)
         self.win_bonus = float(win_bonus)
         self.show_hitboxes = show_hitboxes
+        self.decision_interval_ms = decision_interval_ms
+        self._cadence = decision_interval_frames(decision_interval_ms)
         self.action_space = spaces.Discrete(N_ACTIONS)
         self.observation_space = observation_space()
         self.action_names = ACTION_NAMES
@@ -235,10 +274,7 @@ class StreetFighterEnv(gym.Env):
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Start a new match (see the class docstring for ``options``)."""
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(_RESET_OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown reset options {unknown}; valid options: {', '.join(_RESET_OPTIONS)}")
+        options = check_reset_options(options, _RESET_OPTIONS)
         rng = self.np_random
         chars = []
         for key, default in (("character", self.character), ("opponent_character", self.opponent_character)):
@@ -260,6 +296,7 @@ class StreetFighterEnv(gym.Env):
         self._opp_next = 0
         self._opp_land = -1
         self._opp_action = 0
+        self._decisions: list[tuple[int, int, int, int]] = []  # (decided, player, action, lands)
         self._seed = seed
         self._sim = Simulation(MatchConfig(tuple(chars), self.round_seconds, self.rounds_to_win))
         values = observation_values(self._sim, 0)
@@ -281,7 +318,8 @@ class StreetFighterEnv(gym.Env):
         a = validate_action(bare)
         d = latency_frames(latency_us)
         land = sim.frame + d
-        target = land + 1
+        self._decisions.append((sim.frame, 0, a, land))
+        target = next_decision_frame(land + 1, self._cadence)
         if self.max_frames is not None and target > self.max_frames:
             target = self.max_frames
         dealt, taken = sim.damage_dealt
@@ -311,6 +349,7 @@ class StreetFighterEnv(gym.Env):
                 self._opp_action = self._opponent_action(opp.act(build_observation(sim, 1)))
                 self._opp_land = f + self._opp_delay
                 self._opp_next = self._opp_land + 1
+                self._decisions.append((f, 1, self._opp_action, self._opp_land))
             if f == self._opp_land:
                 sim.set_input(1, self._opp_action)
             if f == land:
@@ -361,7 +400,7 @@ class StreetFighterEnv(gym.Env):
             raise RuntimeError("call reset() before render()")
         from splitsecond.envs.streetfighter.render import HumanViewer, render_frame
 
-        frame = render_frame(self._sim, show_hitboxes=self.show_hitboxes)
+        frame = render_frame(self._sim, show_hitboxes=self.show_hitboxes, decisions=self._decisions)
         if self.render_mode == "rgb_array":
             return frame
         if self._viewer is None:
@@ -398,8 +437,16 @@ class StreetFighterEnv(gym.Env):
             "opponent": getattr(self._opponent, "name", type(self._opponent).__name__),
             "opponent_reaction_frames": self._opp_delay,
             "clock": getattr(self._clock, "name", "custom"),
+            "decisions": [list(d) for d in self._decisions],
         }
         return Replay.from_simulation(sim, seed=self._seed, players=("agent", "opponent"), meta=meta)
+
+    @property
+    def decisions(self) -> tuple[tuple[int, int, int, int], ...]:
+        """Every decision so far as ``(decided_frame, player, action, lands_frame)`` (player 0: the agent)."""
+        if self._sim is None:
+            raise RuntimeError("call reset() first")
+        return tuple(self._decisions)
 
     def save_replay(self, path: str) -> None:
         """Write :attr:`replay` as JSON to ``path``."""

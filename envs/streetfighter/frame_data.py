@@ -53,6 +53,7 @@ These numbers are checked frame by frame by ``tests/envs/streetfighter/test_sf_w
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 FPS = 60
@@ -470,12 +471,44 @@ def frame_time_us(frame: int) -> int:
 def latency_frames(latency_us: int) -> int:
     """Frames from an observation at a frame start until an action with this latency lands.
 
-    Exact integer ceiling of ``latency_us * FPS / 1e6``: 0 µs lands on the same frame, anything up
-    to one frame (16 666.67 µs) on the next one, and so on.
+    Exact integer ceiling of ``latency_us * FPS / 1e6``: an action lands on the first frame that
+    starts at or after it arrives. One frame lasts 16 666⅔ µs, so 0 µs lands on the same frame
+    ``f``; 1 .. 16 666 µs on ``f + 1``; 16 667 .. 33 333 µs on ``f + 2`` (16 667 µs is *more* than
+    one frame: it arrives after frame ``f + 1`` has started); 33 334 .. 50 000 µs on ``f + 3``; and so
+    on. This agrees with :func:`frame_time_us`, which rounds frame starts down (frame 1 starts at
+    16 666 µs).
     """
     if latency_us < 0:
         raise ValueError(f"latency must be >= 0 µs, got {latency_us}")
     return -((-latency_us * FPS) // US_PER_FRAME_NUM)
+
+
+def decision_interval_frames(decision_interval_ms: float | None) -> int | None:
+    """Validate a decision interval and return it in whole frames (``ceil``; ``None`` stays ``None``).
+
+    100 ms is 6 frames; anything up to one frame (16.666 ms) is 1 frame, which is the same as
+    no interval at all.
+
+    Raises:
+        ValueError: unless ``None`` or a finite number of milliseconds > 0.
+    """
+    if decision_interval_ms is None:
+        return None
+    ms = decision_interval_ms
+    if not isinstance(ms, int | float) or isinstance(ms, bool) or not math.isfinite(ms) or ms <= 0:
+        raise ValueError(f"decision_interval_ms must be None or a finite number of ms > 0, got {ms!r}")
+    return max(1, -((-round(ms * 1000) * FPS) // US_PER_FRAME_NUM))
+
+
+def next_decision_frame(after: int, interval_frames: int | None) -> int:
+    """The frame of the next observation when the action just decided lands on frame ``after - 1``.
+
+    Without an interval that is ``after`` itself; with one, the first *cadence point* (a multiple
+    of ``interval_frames``, counted from the match start) at or after it.
+    """
+    if interval_frames is None:
+        return after
+    return -(-after // interval_frames) * interval_frames
 
 
 def _reaction_windows() -> dict[str, str]:

@@ -17,6 +17,14 @@ Observations are the single-agent ``Dict`` observation from each agent's own sid
 
 Clocks: ``clock`` and ``latency_ms`` are a single value for both agents or a dict per agent
 (``{"player_0": "explicit", "player_1": "fixed"}``). Defaults to ``"explicit"`` with 0 ms.
+
+Decision cadence: ``decision_interval_ms`` (one value or a dict per agent; default ``None``) puts
+an agent's observations on its own cadence points, the frames ``0, k, 2k, ...`` with
+``k = ceil(I * 60 / 1000)``: its action still lands on ``f + d``, and its next decision is the
+first cadence point at or after ``f + d + 1`` (see ``StreetFighterEnv``'s "Time and latency").
+
+Misuse is refused with a clear error: ``step`` before ``reset``, ``step`` once every agent is
+done, an unknown reset option (``ValueError`` naming the valid ones, as in the single-agent env).
 """
 
 from __future__ import annotations
@@ -31,12 +39,14 @@ from pettingzoo import AECEnv
 
 from splitsecond.envs.streetfighter.actions import N_ACTIONS, validate_action
 from splitsecond.envs.streetfighter.engine import OVER, MatchConfig, Simulation
-from splitsecond.envs.streetfighter.env import REWARD_SCALE, format_events
+from splitsecond.envs.streetfighter.env import REWARD_SCALE, check_reset_options, format_events
 from splitsecond.envs.streetfighter.frame_data import (
     CHARACTER_NAMES,
+    decision_interval_frames,
     frame_time_us,
     get_character,
     latency_frames,
+    next_decision_frame,
 )
 from splitsecond.envs.streetfighter.observation import (
     build_observation,
@@ -50,6 +60,7 @@ from splitsecond.envs.timing import Clock, make_clock
 logger = logging.getLogger(__name__)
 
 AGENTS = ("player_0", "player_1")
+_RESET_OPTIONS = ("characters",)
 
 
 def _per_agent(value: Any, name: str) -> dict[str, Any]:
@@ -78,6 +89,8 @@ class StreetFighterMultiEnv(AECEnv):
         text: compute ``infos[agent]["text"]``.
         win_bonus: terminal reward magnitude.
         show_hitboxes: draw boxes when rendering.
+        decision_interval_ms: an agent observes only at multiples of this many ms of game time
+            (one value or a dict per agent); ``None``: after each of its actions lands.
     """
 
     metadata = {
@@ -99,6 +112,7 @@ class StreetFighterMultiEnv(AECEnv):
         text: bool = True,
         win_bonus: float = 1.0,
         show_hitboxes: bool = False,
+        decision_interval_ms: float | None | dict[str, float | None] = None,
     ) -> None:
         super().__init__()
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -109,6 +123,9 @@ class StreetFighterMultiEnv(AECEnv):
         clocks = _per_agent(clock, "clock")
         latencies = _per_agent(latency_ms, "latency_ms")
         self._clocks = {a: make_clock(clocks[a], latencies[a]) for a in AGENTS}
+        intervals = _per_agent(decision_interval_ms, "decision_interval_ms")
+        self._cadence = {a: decision_interval_frames(intervals[a]) for a in AGENTS}
+        self.decision_interval_ms = intervals
         self.characters = self._check_characters(characters)
         MatchConfig(round_seconds=round_seconds, rounds_to_win=rounds_to_win)  # validates
         if max_frames is not None and (
@@ -149,12 +166,13 @@ class StreetFighterMultiEnv(AECEnv):
     # ---- PettingZoo API ----------------------------------------------------------------------
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> None:
-        """Start a new match. ``options={"characters": [c0, c1]}`` picks characters; other keys are ignored."""
+        """Start a new match. ``options={"characters": [c0, c1]}`` picks characters.
+
+        Raises:
+            ValueError: for an unknown option (naming the valid ones), as the single-agent env.
+        """
+        options = check_reset_options(options, _RESET_OPTIONS)
         self.np_random, _ = seeding.np_random(seed)
-        options = dict(options or {})
-        unknown = sorted(set(options) - {"characters"})
-        if unknown:
-            logger.warning("ignoring unknown reset options %s (valid: characters)", unknown)
         chosen = self._check_characters(options.get("characters", self.characters))
         chars = tuple(
             c if c is not None else CHARACTER_NAMES[int(self.np_random.integers(len(CHARACTER_NAMES)))]
@@ -170,6 +188,7 @@ class StreetFighterMultiEnv(AECEnv):
         self._next = {a: 0 for a in AGENTS}
         self._pending: dict[str, tuple[int, int] | None] = {a: None for a in AGENTS}
         self._latency = {a: 0 for a in AGENTS}
+        self._decisions: list[tuple[int, int, int, int]] = []  # (decided, player, action, lands)
         self.infos = {a: self._info(a, []) for a in AGENTS}
         self.agent_selection = self._select()
         self._clocks[self.agent_selection].observed()
@@ -181,7 +200,16 @@ class StreetFighterMultiEnv(AECEnv):
         return build_observation(self.simulation, AGENTS.index(agent))
 
     def step(self, action: Any) -> None:
-        """Schedule the selected agent's action after its latency, then run to the next decision."""
+        """Schedule the selected agent's action after its latency, then run to the next decision.
+
+        Raises:
+            RuntimeError: before :meth:`reset`, or once every agent is done (the match is over and
+                each agent has taken its final ``step(None)``).
+        """
+        if self._sim is None:
+            raise RuntimeError("call reset() before step()")
+        if not self.agents:
+            raise RuntimeError("every agent is done (the match is over); call reset() to start a new match")
         agent = self.agent_selection
         if self.terminations[agent] or self.truncations[agent]:
             self._was_dead_step(action)
@@ -192,7 +220,8 @@ class StreetFighterMultiEnv(AECEnv):
         d = latency_frames(latency_us)
         f = sim.frame
         self._pending[agent] = (f + d, a)
-        self._next[agent] = f + d + 1
+        self._decisions.append((f, AGENTS.index(agent), a, f + d))
+        self._next[agent] = next_decision_frame(f + d + 1, self._cadence[agent])
         self._latency[agent] = latency_us
         self._cumulative_rewards[agent] = 0.0
         target = min(self._next.values())
@@ -264,7 +293,7 @@ class StreetFighterMultiEnv(AECEnv):
             return None
         from splitsecond.envs.streetfighter.render import HumanViewer, render_frame
 
-        frame = render_frame(self.simulation, show_hitboxes=self.show_hitboxes)
+        frame = render_frame(self.simulation, show_hitboxes=self.show_hitboxes, decisions=self._decisions)
         if self.render_mode == "rgb_array":
             return frame
         if self._viewer is None:
@@ -291,8 +320,16 @@ class StreetFighterMultiEnv(AECEnv):
         meta = {
             "env": "splitsecond/StreetFighter-v0 (multi-agent)",
             "clocks": [getattr(self._clocks[a], "name", "custom") for a in AGENTS],
+            "decisions": [list(d) for d in self._decisions],
         }
         return Replay.from_simulation(self.simulation, seed=self._seed, players=AGENTS, meta=meta)
+
+    @property
+    def decisions(self) -> tuple[tuple[int, int, int, int], ...]:
+        """Every decision so far as ``(decided_frame, player, action, lands_frame)``."""
+        if self._sim is None:
+            raise RuntimeError("call reset() first")
+        return tuple(self._decisions)
 
     def save_replay(self, path: str) -> None:
         """Write :attr:`replay` as JSON to ``path``."""

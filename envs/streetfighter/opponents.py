@@ -1,4 +1,4 @@
-"""Built-in opponents, from a button-masher to a frame-perfect punisher.
+"""Built-in opponents: a ladder of scripted fighters, from a training dummy to a frame-perfect punisher.
 
 Each opponent is a scripted policy plus a *reaction latency*: it observes the world at frame
 ``f`` and its action lands ``reaction_ms`` later (``ceil`` to whole frames), exactly like an
@@ -7,23 +7,41 @@ as agents, from their own side, and know the public frame data (:mod:`.frame_dat
 used as baseline agents too: ``make_opponent("punisher").act(obs)`` on any StreetFighter-v0
 observation returns an action index.
 
+The registry (:data:`OPPONENTS`) is ordered weakest to strongest, each at its own reaction time.
+The order is *measured*, not assumed: ``python -m splitsecond.benchmarks.streetfighter_ladder``
+plays a round robin (both sides, every character pair, several seeds), rates it with
+Bradley–Terry and checks that each rung's 95 % interval lies above the one below
+(``benchmarks/results/streetfighter_ladder.json``).
+
 =========  ============  =========================================================================
 name       reaction_ms   strategy
 =========  ============  =========================================================================
 dummy      0             stands still (a training dummy)
-masher     100           presses random buttons
-brawler    200           walks in and swings heavy punches; never blocks
-turtle     300           crouch-blocks, jabs and throws up close, punishes slowly
-zoner      200           keeps its distance, throws projectiles, anti-airs jumps
-rushdown   150           walks and dashes in, pressures with lows, throws, jump-ins and rushes
+brawler    200           walks in and swings heavy punches; never blocks (a punching bag)
+masher     100           a uniformly random action every decision
+turtle     200           crouch-blocks, punishes what its reaction allows, creeps in and throws
+rushdown   150           blocks what it sees, punishes, walks and dashes in; throws, low chains,
+                         overheads and jump-ins up close
+zoner      200           keeps its distance with projectiles and long low pokes, anti-airs jumps,
+                         jabs and back-dashes out of throw range
 punisher   0             blocks everything it sees, punishes every unsafe move within its window,
-                         anti-airs jumps, blocks projectiles (the frame-perfect ceiling)
+                         anti-airs jumps, walks in behind its guard and throws (the frame-perfect
+                         ceiling)
 =========  ============  =========================================================================
+
+What decides the order: at human reaction times (150-200 ms) a fighter that walks in without
+blocking trades hits with a random masher and loses (the brawler); holding guard and punishing
+beats random play (the turtle); throws and mix-ups beat a guard (the rushdown); spacing, long pokes
+and anti-airs beat a rushdown (the zoner); and only a 0 ms reaction can walk through a zoner's
+fire, blocking each projectile on its last frame (the punisher). The same punisher at 200 ms
+loses to random play: its dominance is bought with reaction time, which is what the benchmark
+measures.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import numpy as np
 
@@ -36,6 +54,7 @@ from splitsecond.envs.streetfighter.frame_data import (
     HIGH,
     INPUT_BUFFER_FRAMES,
     OVERHEAD,
+    STAGE_WIDTH,
     Move,
     latency_frames,
 )
@@ -47,7 +66,7 @@ _STATE, _MOVE, _PHASE = FIGHTER_INDEX["state"], FIGHTER_INDEX["move"], FIGHTER_I
 _BUSY, _AIRBORNE, _CHAR = FIGHTER_INDEX["busy_frames"], FIGHTER_INDEX["airborne"], FIGHTER_INDEX["character"]
 _HAS_PROJ, _INVULN = FIGHTER_INDEX["has_projectile"], FIGHTER_INDEX["invulnerable"]
 _M_PHASE, _M_DIST, _M_GAP = MATCH_INDEX["phase"], MATCH_INDEX["distance"], MATCH_INDEX["gap"]
-_M_ADV = MATCH_INDEX["frame_advantage"]
+_M_ADV, _M_FRAME = MATCH_INDEX["frame_advantage"], MATCH_INDEX["frame"]
 
 _PUNISH_CANDIDATES = ("anti_air", "HP", "crouch_HP", "MK", "MP", "crouch_MP", "LP", "crouch_LP", "crouch_LK")
 
@@ -140,6 +159,8 @@ class Opponent:
         """Start a new match; ``seed`` makes its random choices reproducible."""
         self.rng = random.Random(seed)
         self.plan: list[int] = []
+        self.held = A.BLOCK_LOW
+        self._next_tactic = 0
 
     def act(self, obs: dict[str, np.ndarray]) -> int:
         """The action index to play for ``obs`` (its own-side observation)."""
@@ -152,6 +173,32 @@ class Opponent:
     def decide(self, v: View) -> int:
         """The policy; subclasses override."""
         return A.IDLE
+
+    tactic_frames = 0
+    """Fewest frames between two tactical (random) choices; 0: one at every decision.
+
+    Set to the fighter's decision period at its declared reaction, so that the same fighter run
+    faster still reacts faster but does not re-roll its plan every frame.
+    """
+
+    def tactic_due(self, v: View) -> bool:
+        """Whether a new tactical choice is due at this observation (see :attr:`tactic_frames`)."""
+        frame = int(v.match[_M_FRAME])
+        if frame < self._next_tactic:
+            return False
+        self._next_tactic = frame + self.tactic_frames
+        return True
+
+    def paced(self, v: View, choose: Callable[[View], int]) -> int:
+        """``choose(v)`` when a tactical choice is due, else keep holding the last one's direction.
+
+        A press is never repeated: after one, the fighter crouch-blocks until its next choice.
+        """
+        if not self.tactic_due(v):
+            return self.held
+        action = choose(v)
+        self.held = A.BLOCK_LOW if A.ACTION_IS_PRESS[action] else action
+        return action
 
     def chance(self, per_second: float) -> bool:
         """True with a probability that makes ``per_second`` events per second at its decision rate."""
@@ -225,17 +272,6 @@ class Dummy(Opponent):
         return A.IDLE
 
 
-class Masher(Opponent):
-    """Presses random buttons."""
-
-    name = "masher"
-    description = "button-masher: a uniformly random action every decision; reaction 100 ms"
-    default_reaction_ms = 100.0
-
-    def decide(self, v: View) -> int:
-        return self.rng.randrange(A.N_ACTIONS)
-
-
 class Brawler(Opponent):
     """Walks in and swings heavy punches; never blocks."""
 
@@ -251,78 +287,72 @@ class Brawler(Opponent):
         return A.WALK_FORWARD
 
 
+class Masher(Opponent):
+    """Presses random buttons."""
+
+    name = "masher"
+    description = "button-masher: a uniformly random action every decision; reaction 100 ms"
+    default_reaction_ms = 100.0
+
+    def decide(self, v: View) -> int:
+        return self.rng.randrange(A.N_ACTIONS)
+
+
 class Turtle(Opponent):
-    """Blocks a lot, pokes and throws up close."""
+    """Blocks, punishes what it can, and creeps in to throw."""
 
     name = "turtle"
     description = (
-        "crouch-blocks, stands up against jumps and overheads, jabs and throws up close; reaction 300 ms"
+        "crouch-blocks, stands up against jumps and overheads, punishes what its reaction allows, "
+        "creeps in and throws; reaction 200 ms"
     )
-    default_reaction_ms = 300.0
-
-    def decide(self, v: View) -> int:
-        p = self.punish(v)
-        if p is not None:
-            return p
-        if v.op_throwing() or v.op_threat_level() is not None or v.theirs[0]:
-            return self.guard(v)
-        if v.gap <= 100 and v.me[_BUSY] == 0 and self.chance(1.0):
-            return A.THROW
-        if v.gap <= 200 and v.me[_BUSY] == 0 and self.chance(2.0):
-            return A.action_index("crouch_LP")
-        return A.BLOCK_LOW
-
-
-class Zoner(Opponent):
-    """Keeps its distance and throws projectiles."""
-
-    name = "zoner"
-    description = "keeps its distance, throws projectiles, anti-airs jumps; reaction 200 ms"
     default_reaction_ms = 200.0
+    quiet_frames = 60
+    """Frames without the opponent moving after which it walks in and throws regardless."""
+    approach_gap = 700
+    """Farther than this, it walks in on half of its decisions."""
+    throws_per_second = 1.5
+    """Throw attempts per second when in range of a free opponent."""
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self.quiet = 0
 
     def decide(self, v: View) -> int:
-        if self.anti_air(v):
-            return A.ANTI_AIR
         p = self.punish(v)
         if p is not None:
             return p
-        gap = v.gap
-        if v.theirs[0] and 0 <= v.theirs[4] <= self.delay_frames + 25:
-            if not v.me[_HAS_PROJ] and v.me[_BUSY] == 0 and v.theirs[4] > 14:
-                return A.PROJECTILE
+        op = v.op
+        moving = op[_STATE] not in (F.STAND, F.CROUCH) or op[_VX] != 0 or v.theirs[0]
+        self.quiet = 0 if moving else self.quiet + self.delay_frames + 1
+        if v.op_threat_level() is not None or v.theirs[0]:
+            return self.guard(v)
+        if v.me[_BUSY]:
             return A.BLOCK_LOW
-        if gap < 700:
-            if v.op_threat_level() is not None:
-                return self.guard(v)
-            r = self.rng.random()
-            if r < 0.3:
-                return A.action_index("crouch_MK")
-            if r < 0.5:
-                return A.DASH_BACK
-            if r < 0.6:
-                return A.JUMP_BACK
-            return A.BLOCK_LOW
-        if not v.me[_HAS_PROJ] and v.me[_BUSY] == 0 and self.chance(1.5):
-            return A.PROJECTILE
-        if gap < 1500:
-            return A.WALK_BACK
-        if gap > 3000:
+        quiet = self.quiet >= self.quiet_frames
+        if v.gap <= v.my_char.moves["throw"].throw_range - 20:
+            if not op[_BUSY] and (quiet or self.chance(self.throws_per_second)):
+                return A.THROW
+        elif quiet or (v.gap > self.approach_gap and self.rng.random() < 0.5):
             return A.WALK_FORWARD
         return A.BLOCK_LOW
 
 
 class Rushdown(Opponent):
-    """Walks and dashes in, pressures up close."""
+    """Blocks what it sees, then walks and dashes in and pressures up close."""
 
     name = "rushdown"
-    description = "walks and dashes in; pressures with lows, throws, jump-ins and rushes; blocks half the time; reaction 150 ms"
+    description = (
+        "blocks what it sees and punishes; walks and dashes in; throws, low chains, overheads and jump-ins "
+        "up close; reaction 150 ms"
+    )
     default_reaction_ms = 150.0
+    tactic_frames = 10
 
     def decide(self, v: View) -> int:
         if self.plan:
             return self.plan.pop(0)
-        me = v.me
-        gap = v.gap
+        me, gap = v.me, v.gap
         if me[_AIRBORNE]:
             return A.action_index("HK") if gap < 400 else A.IDLE
         p = self.punish(v)
@@ -330,38 +360,112 @@ class Rushdown(Opponent):
             return p
         if v.theirs[0] and 0 <= v.theirs[4] <= self.delay_frames + 12:
             return A.JUMP_FORWARD if v.theirs[4] > 6 and gap < 2200 else A.BLOCK_LOW
-        if v.op_threat_level() is not None and self.rng.random() < 0.5:
-            return self.guard(v)
-        if gap > 600:
-            r = self.rng.random()
-            if 1000 <= gap <= 1500 and r < 0.15:
-                return A.JUMP_FORWARD
-            if r < 0.25:
-                return A.DASH_FORWARD
-            return A.WALK_FORWARD
+        level = v.op_threat_level()
+        if level is not None:
+            return guard_against(level)
+        if me[_BUSY]:
+            return A.BLOCK_LOW
+        return self.paced(v, self.pressure)
+
+    def pressure(self, v: View) -> int:
+        """Its tactical choice: close in, then throw, low chains or overheads, or guard."""
+        op, gap = v.op, v.gap
         r = self.rng.random()
-        if gap <= 110 and r < 0.3:
+        throw_gap = v.my_char.moves["throw"].throw_range - 10
+        if op[_BUSY] > self.delay_frames and gap > throw_gap:
+            return A.DASH_FORWARD if gap > 600 and r < 0.3 else A.WALK_FORWARD  # it is recovering: close in
+        if gap > 1500:
+            return A.DASH_FORWARD if r < 0.3 else A.WALK_FORWARD
+        if gap > 600:
+            if gap <= 1400 and r < 0.1:
+                return A.JUMP_FORWARD
+            return A.WALK_FORWARD if r < 0.5 else A.BLOCK_LOW
+        low_chain = A.action_index("crouch_LK")
+        if gap > throw_gap:  # inside the opponent's pokes: mostly guard, but a guard loses to throws
+            if gap <= v.op_char.moves["throw"].throw_range + 20 and r < 0.5:
+                self.plan = [A.action_index("crouch_LP")]
+                return low_chain
+            if r < 0.15:
+                return A.WALK_FORWARD
+            if r < 0.3:
+                self.plan = [A.action_index("crouch_LP")]
+                return low_chain
+            return A.BLOCK_LOW
+        if r < 0.45:
             return A.THROW
-        if r < 0.55:
-            self.plan = [A.action_index("crouch_LP"), A.RUSH]
-            return A.action_index("crouch_LK")
-        if r < 0.7:
-            self.plan = [A.PROJECTILE]
-            return A.action_index("crouch_MK")
-        if r < 0.8:
+        if r < 0.65:
+            self.plan = [A.action_index("crouch_LP")]
+            return low_chain
+        if r < 0.75:
             return A.action_index("overhead")
-        if r < 0.9:
-            return A.action_index("HP")
+        return A.BLOCK_LOW
+
+
+class Zoner(Opponent):
+    """Keeps its distance with projectiles and long pokes."""
+
+    name = "zoner"
+    description = (
+        "keeps its distance with projectiles and long low pokes, anti-airs jumps, jabs and back-dashes out "
+        "of throw range; reaction 200 ms"
+    )
+    default_reaction_ms = 200.0
+    corner_margin = 700
+    """Closer than this to a wall, it stops retreating."""
+    tactic_frames = 13
+
+    def decide(self, v: View) -> int:
+        if self.anti_air(v):
+            return A.ANTI_AIR
+        p = self.punish(v)
+        if p is not None:
+            return p
+        me = v.me
+        if v.theirs[0] and 0 <= v.theirs[4] <= self.delay_frames + 25:
+            if not me[_HAS_PROJ] and me[_BUSY] == 0 and v.theirs[4] > 14:
+                return A.PROJECTILE  # cancel it out
+            return A.BLOCK_LOW
+        level = v.op_threat_level()
+        if level is not None:
+            return guard_against(level)
+        if me[_BUSY]:
+            return A.BLOCK_LOW
+        return self.paced(v, self.spacing)
+
+    def spacing(self, v: View) -> int:
+        """Its tactical choice: jab, throw or back off up close, poke at mid range, fire from afar."""
+        me, gap = v.me, v.gap
+        r = self.rng.random()
+        cornered = min(me[_X], STAGE_WIDTH - me[_X]) < self.corner_margin
+        moves, hw = v.my_char.moves, v.my_char.half_width
+        if gap <= max(150, v.op_char.moves["throw"].throw_range + 20):  # inside the opponent's throw range
+            if r < 0.5 and gap <= reach(moves["crouch_LP"], hw) - 20:
+                return A.action_index("crouch_LP")
+            if r < 0.75 and gap <= moves["throw"].throw_range - 10:
+                return A.THROW
+            return A.JUMP_FORWARD if cornered else A.DASH_BACK
+        if gap <= reach(moves["crouch_MK"], hw) - 20:
+            return A.action_index("crouch_MK") if r < 0.5 else A.BLOCK_LOW
+        if gap < 700:
+            if cornered:
+                return A.BLOCK_LOW
+            return A.DASH_BACK if r < 0.3 else A.WALK_BACK
+        if not me[_HAS_PROJ] and self.chance(1.5):
+            return A.PROJECTILE
+        if gap < 1500 and not cornered:
+            return A.WALK_BACK
+        if gap > 3000:
+            return A.WALK_FORWARD
         return A.BLOCK_LOW
 
 
 class Punisher(Opponent):
-    """Frame-perfect defence: block, punish inside the window, anti-air."""
+    """Frame-perfect defence: block, punish inside the window, anti-air; walks in and throws."""
 
     name = "punisher"
     description = (
         "blocks everything it sees, punishes every unsafe move inside its frame window, anti-airs jumps, "
-        "blocks projectiles; reaction 0 ms (frame-perfect)"
+        "walks in behind its guard and throws; reaction 0 ms (frame-perfect)"
     )
     default_reaction_ms = 0.0
 
@@ -372,22 +476,20 @@ class Punisher(Opponent):
         if p is not None:
             return p
         level = v.op_threat_level()
-        if level is not None:
+        if level is not None or v.op_throwing():
             return guard_against(level)
-        if v.theirs[0] and 0 <= v.theirs[4] <= self.delay_frames + 30:
+        if v.theirs[0] and 0 <= v.theirs[4] <= self.delay_frames + 2:
+            return A.BLOCK_LOW  # hold guard only for the projectile's last frames
+        me, op = v.me, v.op
+        if me[_BUSY] or op[_AIRBORNE]:
             return A.BLOCK_LOW
-        if v.me[_BUSY] == 0 and v.op[_BUSY] == 0:
-            if v.gap <= 100 and self.chance(0.5):
-                return A.THROW
-            if v.gap > 1500 and not v.me[_HAS_PROJ] and self.chance(0.5):
-                return A.PROJECTILE
-            if v.gap > 2500:
-                return A.WALK_FORWARD
-        return A.BLOCK_LOW
+        if v.gap <= v.my_char.moves["throw"].throw_range - 10 and not op[_BUSY]:
+            return A.THROW
+        return A.WALK_FORWARD
 
 
 _CLASSES: dict[str, type[Opponent]] = {
-    c.name: c for c in (Dummy, Masher, Brawler, Turtle, Zoner, Rushdown, Punisher)
+    c.name: c for c in (Dummy, Brawler, Masher, Turtle, Rushdown, Zoner, Punisher)
 }
 OPPONENTS: dict[str, str] = {name: cls.description for name, cls in _CLASSES.items()}
 """Built-in opponents by name, weakest to strongest, with a one-line description."""

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from splitsecond.envs.streetfighter.actions import validate_action
 from splitsecond.envs.streetfighter.engine import MatchConfig, Simulation
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,45 @@ class Replay:
 
     # ---- JSON --------------------------------------------------------------------------------
 
+    def validate(self) -> None:
+        """Check that the inputs can be replayed as recorded.
+
+        Every input is ``(frame, player, action)`` with ``0 <= frame < final_frame``, player 0 or 1
+        and a valid action, and frames never decrease (the engine logs them in order; an input
+        that went back in time could never be applied, nor could any input after it).
+
+        Raises:
+            ValueError: naming the first bad input by its index.
+        """
+        if (
+            not isinstance(self.final_frame, int)
+            or isinstance(self.final_frame, bool)
+            or self.final_frame < 0
+        ):
+            raise ValueError(f"replay final frame must be an int >= 0, got {self.final_frame!r}")
+        previous = 0
+        for k, entry in enumerate(self.inputs):
+            if not isinstance(entry, tuple | list) or len(entry) != 3:
+                raise ValueError(f"replay input #{k} must be (frame, player, action), got {entry!r}")
+            frame, player, action = entry
+            if not isinstance(frame, int) or isinstance(frame, bool) or not 0 <= frame < self.final_frame:
+                raise ValueError(
+                    f"replay input #{k} {tuple(entry)}: frame must be an int >= 0 and below the final "
+                    f"frame {self.final_frame} (inputs land before a frame is simulated)"
+                )
+            if frame < previous:
+                raise ValueError(
+                    f"replay input #{k} {tuple(entry)} goes back in time: frame {frame} comes after frame "
+                    f"{previous}; input frames must never decrease"
+                )
+            if player not in (0, 1) or isinstance(player, bool):
+                raise ValueError(f"replay input #{k} {tuple(entry)}: player must be 0 or 1")
+            try:
+                validate_action(action)
+            except ValueError as exc:
+                raise ValueError(f"replay input #{k} {tuple(entry)}: {exc}") from None
+            previous = frame
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
@@ -111,9 +151,14 @@ class Replay:
             )
         c = data["config"]
         config = MatchConfig(tuple(c["characters"]), int(c["round_seconds"]), int(c["rounds_to_win"]))
-        inputs = [(int(f), int(p), int(a)) for f, p, a in data["inputs"]]
+        try:
+            inputs = [(int(f), int(p), int(a)) for f, p, a in data["inputs"]]
+        except (TypeError, ValueError):
+            raise ValueError(
+                "replay inputs must be a list of [frame, player, action] integer triples"
+            ) from None
         final = data["final"]
-        return cls(
+        replay = cls(
             config=config,
             inputs=inputs,
             final_frame=int(final["frame"]),
@@ -123,6 +168,8 @@ class Replay:
             final_digest=final.get("digest"),
             winner=final.get("winner"),
         )
+        replay.validate()
+        return replay
 
     def save(self, path: str | Path) -> None:
         """Write the replay as compact JSON."""
@@ -130,8 +177,17 @@ class Replay:
 
     @classmethod
     def load(cls, path: str | Path) -> Replay:
-        """Read a replay written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a replay written by :meth:`save`.
+
+        Raises:
+            ValueError: naming the file, when it is not valid JSON or not a valid replay.
+        """
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not a JSON replay file ({exc})") from None
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
 
     # ---- re-simulation -----------------------------------------------------------------------
 
@@ -143,7 +199,11 @@ class Replay:
         Args:
             until: stop after this many frames (default: the recorded length).
             on_frame: called with the simulation before each frame is simulated, and once at the end.
+
+        Raises:
+            ValueError: for inputs that cannot be replayed (see :meth:`validate`).
         """
+        self.validate()
         end = self.final_frame if until is None else until
         sim = Simulation(self.config)
         inputs = self.inputs
@@ -171,9 +231,13 @@ class Replay:
     def frames(self, every: int = 2, show_hitboxes: bool = False) -> Iterator[np.ndarray]:
         """Rendered RGB frames, one every ``every`` simulated frames."""
         from splitsecond.envs.streetfighter.render import render_frame
+        from splitsecond.envs.streetfighter.render_decisions import decision_log
 
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
+        self.validate()
+        logged = self.meta.get("decisions")
+        decisions = None if logged is None else decision_log(logged, "replay meta 'decisions'")
         sim = Simulation(self.config)
         inputs, i, n = self.inputs, 0, len(self.inputs)
         while True:
@@ -181,7 +245,7 @@ class Replay:
                 sim.set_input(inputs[i][1], inputs[i][2])
                 i += 1
             if sim.frame % every == 0 or sim.frame == self.final_frame:
-                yield render_frame(sim, show_hitboxes=show_hitboxes)
+                yield render_frame(sim, show_hitboxes=show_hitboxes, decisions=decisions)
             if sim.frame >= self.final_frame:
                 return
             sim.step_frame()
@@ -189,8 +253,10 @@ class Replay:
     def to_gif(
         self, path: str | Path, every: int = 2, max_frames: int | None = None, show_hitboxes: bool = False
     ) -> Path:
-        """Write an animated GIF (``60 / every`` fps) and return its path."""
+        """Write an animated GIF (``60 / every`` fps, one shared palette: see :mod:`.render_gif`) and return its path."""
         import imageio.v2 as imageio
+
+        from splitsecond.envs.streetfighter.render_gif import gif_frame
 
         path = Path(path)
         fps = 60 / every
@@ -198,7 +264,7 @@ class Replay:
             for k, frame in enumerate(self.frames(every, show_hitboxes)):
                 if max_frames is not None and k >= max_frames:
                     break
-                writer.append_data(frame)
+                writer.append_data(gif_frame(frame))
         return path
 
     def to_mp4(

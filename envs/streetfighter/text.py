@@ -21,6 +21,7 @@ from splitsecond.envs.streetfighter.observation import (
     PROJECTILE_FIELDS,
     flatten_observation,
 )
+from splitsecond.envs.streetfighter.situation import situation
 
 _STATE_TEXT = (
     "standing",
@@ -82,6 +83,8 @@ def _fighter_text(who: str, row: list[int]) -> str:
 def describe(obs: dict[str, np.ndarray]) -> str:
     """A concise, complete plain-text description of a StreetFighter-v0 observation.
 
+    It ends with what is in reach and the situation's tag (:mod:`.situation`).
+
     Args:
         obs: an observation (``env.step``'s first value), from the side of the player it describes.
     """
@@ -113,7 +116,7 @@ def describe_values(values: list[int]) -> str:
         )
     if values[_P0]:
         text += f"\nYour projectile at x={values[_P0 + 1]}."
-    return text
+    return text + "\n" + situation(values).text()
 
 
 def _rules() -> str:

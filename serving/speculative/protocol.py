@@ -91,6 +91,7 @@ class VerdictMessage:
     draft_limit: int = 0
     server_seconds: float = 0.0
     token_cost: float = 0.0
+    cached_tokens: int = 0
 
 
 #: Why a session failed, as the verifier reports it.
@@ -164,6 +165,8 @@ def encode(msg: Message) -> bytes:
             busy=msg.server_seconds,
             cost=msg.token_cost,
         )
+        if msg.cached_tokens:
+            body["cached"] = msg.cached_tokens
     return msgpack.packb(body, use_bin_type=True)
 
 
@@ -228,6 +231,7 @@ def decode(raw: bytes) -> Message:
             draft_limit=_field(body, "kmax", int, "verdict"),
             server_seconds=float(_field(body, "busy", (int, float), "verdict")),
             token_cost=float(body.get("cost") or 0.0),
+            cached_tokens=_field(body, "cached", int, "verdict") if "cached" in body else 0,
         )
     raise ProtocolError(f"unknown message type {kind!r}")
 

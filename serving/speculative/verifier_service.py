@@ -224,6 +224,7 @@ class VerifierService:
             draft_limit=self.engine.spec_draft_limit(),
             server_seconds=float(out.metrics.get("step_seconds", 0.0)),
             token_cost=float(self.engine.spec_token_cost() or 0.0),
+            cached_tokens=int(out.num_cached_tokens or 0) if round_ == 0 else 0,
         )
 
     async def _session(self, requests: AsyncIterator[bytes], context) -> AsyncIterator:

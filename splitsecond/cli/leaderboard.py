@@ -3,7 +3,10 @@
 * ``splitsecond leaderboard run CONFIG [--db PATH] [--workers N] [--ray-address ADDR] [--rerun]``
 * ``splitsecond leaderboard report [--db PATH] [--out DIR] [--name NAME]``
 
-See :mod:`splitsecond.benchmarks.leaderboard` for the config format and what is computed.
+See :mod:`splitsecond.benchmarks.leaderboard` for the config format and what is computed. ``run``
+starts the model servers the config names (``leaderboard.serve``, ``[[serve]]``) and probes every
+model endpoint first: one that does not answer, before or during the run, stops it with exit code 1
+and leaves the unplayed matches pending.
 """
 
 from __future__ import annotations
@@ -111,4 +114,8 @@ def report(
     for env, sec in data["envs"].items():
         top = ", ".join(f"{s['name']} ({s['elo']:.0f})" for s in sec["standings"][:3])
         console.print(f"{env}: {sec['finished']}/{sec['scheduled']} matches; top: {top}")
+        if sec.get("flagged"):
+            console.print(f"  flagged for fallbacks (> 5%): {', '.join(sec['flagged'])}", highlight=False)
+        if sec.get("study"):
+            console.print(f"  {sec['study']['sentence']}", highlight=False)
     console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['json'].name})")

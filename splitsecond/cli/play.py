@@ -56,21 +56,6 @@ def plan_cache_specs(specs: list[str]) -> list[str]:
     return out
 
 
-def model_endpoints(specs: list[str]) -> dict[str, str]:
-    """``{api_base: spec}`` of the LLM specs that name an endpoint (bad specs are left to the arena)."""
-    from splitsecond.agents.specs import parse_agent_spec
-
-    out: dict[str, str] = {}
-    for text in specs:
-        try:
-            parsed = parse_agent_spec(text)
-        except ValueError:
-            continue
-        if parsed.kind == "llm" and parsed.api_base:
-            out.setdefault(parsed.api_base, text)
-    return out
-
-
 def fresh_run_dir(root: Path = Path("runs"), prefix: str = "play") -> Path:
     """A new, empty folder ``root/<prefix>-<date>-<time>[-N]`` (created here, so it is this run's)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -167,7 +152,9 @@ def play(
     if opponent is not None:
         specs.append(opponent)
     latencies = [latency] * len(agent) + ([opponent_latency] if opponent is not None else [])
-    for api_base, spec in model_endpoints(specs).items():
+    from splitsecond.agents.specs import llm_endpoints
+
+    for api_base, spec in llm_endpoints(specs).items():
         try:
             check_endpoint(api_base)
         except EndpointUnreachable as exc:

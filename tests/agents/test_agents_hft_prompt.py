@@ -69,6 +69,7 @@ def test_infeasible_orders_are_left_out():
     _, spec, obs = fresh()
     data = {k: np.array(v, copy=True) for k, v in obs.data.items()}
     data["cash"][0] = 1_000.0  # 100 ACME costs ~$10,000: no buys of ACME, BOLT, CHIP or IDX
+    data["buying_power"][0] = 1_000.0  # nor short sales, which need buying power too
     data["bid_qty"][2, 0] = 0  # CHIP has no bid: nothing to sell into at market, nothing to join
     spec_short = type(spec)(**{**spec.__dict__, "metadata": {**spec.metadata, "short_limit_shares": 50}})
     menu = OrderMenu().build(spec_short, Observation(data=data))
@@ -78,6 +79,21 @@ def test_infeasible_orders_are_left_out():
     data["position"][0] = 100
     menu = OrderMenu().build(spec_short, Observation(data=data))
     assert "SELL 100 ACME @ MKT" in menu and not any("CHIP" in m for m in menu)
+
+
+def test_short_sales_need_buying_power_and_closing_orders_do_not():
+    _, spec, obs = fresh()
+    data = {k: np.array(v, copy=True) for k, v in obs.data.items()}
+    data["buying_power"][0] = 1_000.0  # a cash account with little left: no new positions either way
+    menu = OrderMenu().build(spec, Observation(data=data))
+    assert menu == ["HOLD"]
+    data["position"][0], data["position"][1] = 100, -100  # long ACME, short BOLT: both may be closed
+    menu = OrderMenu().build(spec, Observation(data=data))
+    assert "SELL 100 ACME @ MKT" in menu and "BUY 100 BOLT @ MKT" in menu
+    assert "BUY 100 ACME @ MKT" not in menu and "SELL 100 BOLT @ MKT" not in menu
+    data["buying_power"][0] = 100_000.0
+    menu = OrderMenu().build(spec, Observation(data=data))
+    assert "SELL 100 CHIP @ MKT" in menu  # a short sale the buying power covers
 
 
 def test_lot_sizes_no_arrays_and_bad_input():

@@ -10,6 +10,7 @@ from splitsecond.agents.latency import (
     FixedLatency,
     LatencyModel,
     LatencyProfile,
+    PausedLatency,
     TokenBudgetLatency,
     TokenLatency,
     WallLatency,
@@ -38,6 +39,16 @@ def test_fixed_ignores_everything():
     for bad in (-1, float("inf"), "50", True):
         with pytest.raises(ValueError):
             FixedLatency(bad)
+
+
+def test_paused_charges_nothing_whatever_the_call_cost():
+    model = make_latency_model("paused")
+    assert isinstance(model, PausedLatency)
+    assert model.latency_ms(decision(2000, 0, 64, 2), 4321.0) == 0.0
+    assert "paused" in model.describe()
+    for bad in ("paused:3", "paused:fixed:0"):
+        with pytest.raises(ValueError, match="paused"):
+            make_latency_model(bad)
 
 
 def test_declared_prefers_the_decision_then_falls_back():
@@ -81,6 +92,7 @@ def test_models_satisfy_the_protocol():
     for model in (
         WallLatency(),
         FixedLatency(1),
+        PausedLatency(),
         DeclaredLatency(),
         TokenLatency(PROFILE),
         TokenBudgetLatency(4, 10),

@@ -154,3 +154,17 @@ def test_reset_is_required_and_options_are_validated():
     no_names = EnvSpec("x", gymnasium.spaces.Discrete(3), gymnasium.spaces.Discrete(3))
     with pytest.raises(ValueError, match="action_names"):
         LLMAgent("openai/x").reset(no_names)
+
+
+def test_plan_follow_asks_for_a_json_plan_of_action_names():
+    from splitsecond.agents.llm_agent import _Call, plan_schema
+
+    a = agent('{"steps": ["crouch_MK", "HP", "anti_air"]}', thinking="plan-follow:3")
+    played = [ACTION_NAMES[a.act(obs(i * 1000)).action] for i in range(3)]
+    assert played == ["crouch_MK", "HP", "anti_air"]
+    assert a.act(obs(4000)).trace.plan == "crouch_MK, HP, anti_air"
+    kwargs = a._request(_Call([], 48, constrained=True, plan_steps=3), "json")
+    schema = kwargs["response_format"]["json_schema"]["schema"]
+    assert schema == plan_schema(list(ACTION_NAMES), 3) and schema["properties"]["steps"]["maxItems"] == 3
+    assert a._modes(_Call([], 48, constrained=True, plan_steps=3)) == ("json", "none")
+    assert a.stats.structured_mode == "auto"  # a plan's schema does not decide the action constraint

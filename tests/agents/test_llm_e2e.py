@@ -41,7 +41,7 @@ def test_llm_agent_plays_a_match_against_a_builtin(server, tmp_path):
     result = run_match(
         {"player_0": agent, "player_1": "turtle"},
         MatchConfig(
-            seed=0, env_kwargs={"round_seconds": 6, "rounds_to_win": 1}, out_dir=tmp_path, act_timeout_s=120
+            seed=0, env_kwargs={"round_seconds": 12, "rounds_to_win": 1}, out_dir=tmp_path, act_timeout_s=120
         ),
         latency={"player_0": TokenLatency(profile)},
     )

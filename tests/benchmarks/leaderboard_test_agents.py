@@ -72,3 +72,32 @@ class Sleeper(_Idle):
     def act(self, observation):
         time.sleep(self.seconds)
         return Decision(action=0, latency_ms=50.0)
+
+
+class ProviderProbe(_Idle):
+    """Writes the LiteLLM custom providers registered in its process to ``out`` when reset (shows
+    what a leaderboard worker set up before building its agents)."""
+
+    name = "provider-probe"
+
+    def __init__(self, out: str) -> None:
+        self.out = Path(out)
+
+    def reset(self, spec, seed=None):
+        super().reset(spec, seed)
+        import sys
+
+        litellm = sys.modules.get("litellm")
+        providers = [p.get("provider") for p in getattr(litellm, "custom_provider_map", [])]
+        self.out.write_text(",".join(str(p) for p in providers), encoding="utf-8")
+
+
+class FailingCaller(_Idle):
+    """Reports a failed model call on every decision, as an LLM agent does when its server is gone."""
+
+    name = "failing-caller"
+
+    def act(self, observation):
+        return Decision(
+            action=0, latency_ms=50.0, fallback=True, error="APIConnectionError: Connection refused"
+        )

@@ -20,7 +20,10 @@ def test_floor_counts_every_projection_of_every_layer():
     )
 
 
-def test_floor_grows_with_new_tokens():
+def test_floor_work_grows_with_new_tokens():
     gguf = Path(resolve_model("smollm2-135m").path)
-    # more rows run a GEMM at least as efficiently, so the floor grows less than linearly, but it grows
-    assert decision_compute_floor(gguf, 64)["floor_s"] > decision_compute_floor(gguf, 1)["floor_s"]
+    # the work is linear in the new tokens; the time also depends on the GEMM rate probed on this machine
+    # at that row count (a measurement, so not compared here: a test never fails because the machine was slow)
+    one, many = decision_compute_floor(gguf, 1), decision_compute_floor(gguf, 64)
+    work = [f["floor_s"] * f["gemm_gflops"] for f in (one, many)]
+    assert work[1] == pytest.approx(64 * work[0])

@@ -107,7 +107,7 @@ spec = "zoner"
             )
         time.sleep(1.0)  # matches in flight
         seen.update(_descendants(run.pid))
-        server = json.loads((db.parent / STATE_FILE).read_text())["pid"]
+        server = json.loads((db.parent / STATE_FILE).read_text())["servers"][0]["pid"]
         assert server in seen and _running(server, seen[server])
         os.kill(run.pid, signal.SIGKILL)
         run.wait(timeout=10)
@@ -159,6 +159,62 @@ def test_a_stale_server_of_a_dead_run_is_stopped_and_a_live_runs_one_is_not(tmp_
             stale.wait()
 
 
+def test_the_stale_servers_of_a_dead_run_are_all_stopped(tmp_path):
+    state = tmp_path / STATE_FILE
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    fakes = [
+        subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(120)", "serve", name], start_new_session=True
+        )
+        for name in ("small", "big")
+    ]
+    try:
+        starts = [process_start_time(f.pid) for f in fakes]
+        record = {
+            "owner_pid": int(finished.stdout),
+            "owner_start_time": 12345,
+            "servers": [
+                {"name": n, "pid": f.pid, "start_time": s, "port": 1}
+                for n, f, s in zip(("small", "big"), fakes, starts, strict=True)
+            ],
+        }
+        state.write_text(json.dumps({**record, "owner_pid": os.getpid(),
+                                     "owner_start_time": process_start_time(os.getpid())}))  # fmt: skip
+        with pytest.raises(RuntimeError, match=f"{fakes[0].pid}, {fakes[1].pid}"):
+            stop_stale_server(state)  # its run (this process) is alive
+        state.write_text(json.dumps(record))
+        assert stop_stale_server(state, timeout_s=5.0) is True
+        assert all(f.wait(timeout=5) is not None for f in fakes) and not state.exists()
+    finally:
+        for f in fakes:
+            if f.poll() is None:
+                f.kill()
+                f.wait()
+
+
+def test_no_entries_start_nothing_and_a_taken_port_is_named(tmp_path):
+    import socket
+
+    from splitsecond.benchmarks.leaderboard.config import ServeEntry
+    from splitsecond.benchmarks.leaderboard.server import embedded_servers
+
+    with embedded_servers([], state_path=tmp_path / STATE_FILE) as bases:
+        assert bases == {}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        entries = [ServeEntry("big", "qwen2.5-coder-1.5b", port=port)]
+        with (
+            pytest.raises(RuntimeError, match=f"serve entry 'big' .*port {port} is in use"),
+            embedded_servers(entries, state_path=tmp_path / STATE_FILE),
+        ):
+            pytest.fail("no server may start on a taken port")
+    assert not (tmp_path / STATE_FILE).exists()
+
+
 def test_pool_workers_run_one_sleeping_openmp_thread():
     code = (
         "import logging, os\n"
@@ -175,3 +231,21 @@ def test_pool_workers_run_one_sleeping_openmp_thread():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "1", "PASSIVE"]
+
+
+def test_a_server_that_does_not_start_is_named_and_the_block_never_runs(tmp_path):
+    from splitsecond.benchmarks.leaderboard.config import ServeEntry
+    from splitsecond.benchmarks.leaderboard.server import embedded_servers
+
+    entries = [
+        ServeEntry("typo", "qwen2.5-coder-0.5bb", timeout_s=60),
+        ServeEntry("big", "qwen2.5-coder-1.5b"),
+    ]
+    with (
+        pytest.raises(
+            RuntimeError, match=r"(?s)serve entry 'typo' \(qwen2.5-coder-0.5bb\) did not start.*unknown model"
+        ),
+        embedded_servers(entries, state_path=tmp_path / STATE_FILE),
+    ):
+        pytest.fail("the block must not run when a server fails to start")
+    assert not (tmp_path / STATE_FILE).exists()

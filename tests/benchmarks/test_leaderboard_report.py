@@ -73,6 +73,7 @@ def report_dir(tmp_path_factory) -> Path:
     )
     assert result.exit_code == 0, result.output
     assert (out / "index.html").is_file() and "streetfighter: 24/24 matches" in result.output
+    assert "fastest" in result.output  # each env's study sentence
     return out
 
 
@@ -88,6 +89,12 @@ def test_report_files_and_content(report_dir):
         assert s["wins"] + s["draws"] + s["losses"] == s["matches"] == 12
     assert sf["latency_curves"] == {"punisher": ["punisher@fixed:33", "punisher@fixed:400"]}
     assert sf["pareto"] and set(sf["pareto"]) <= names
+    # scripted agents: every decision counted, none failed, no prompt version, no model in the study
+    for s in sf["standings"]:
+        assert s["decisions"] > 0 and s["errors"] == s["fallbacks"] == 0 and s["flagged"] is False
+        assert s["prompt_version"] is None and s["model"] is None
+    assert sf["flagged"] == [] and sf["study"]["models"] == {} and sf["study"]["pareto"] == sf["pareto"]
+    assert sf["pareto"][0] in sf["study"]["sentence"] and sf["pareto"][-1] in sf["study"]["sentence"]
     hft = data["envs"]["hftbench"]
     mm = next(s for s in hft["standings"] if s["name"] == "hft-market-maker@fixed:1")
     assert mm["matches"] == 2 and {"yield_pct", "sharpe", "drawdown_pct"} <= set(mm)
@@ -99,6 +106,7 @@ def test_report_files_and_content(report_dir):
     assert gifs and all((report_dir / g).read_bytes()[:6] in (b"GIF89a", b"GIF87a") for g in gifs)
     md = (report_dir / "report.md").read_text(encoding="utf-8")
     assert "| # | agent |" in md and "punisher@fixed:400" in md and "Notable matches" in md
+    assert "| decisions | errors | fallbacks |" in md and sf["study"]["sentence"] in md
 
 
 def test_cli_config_error_and_missing_db(tmp_path):

@@ -153,3 +153,15 @@ def test_bad_arguments():
         run_leaderboard(cfg, ":memory:", workers=0)
     with pytest.raises(ValueError, match="limit"):
         run_leaderboard(cfg, ":memory:", limit=-1)
+
+
+def test_a_server_no_pending_match_needs_is_not_started(tmp_path):
+    # an entry that would fail to start (no such model): the run only works if it is left alone
+    data = {
+        "leaderboard": {"name": "t", "seeds": [1], "act_timeout_s": 5.0, "save_replays": False},
+        "serve": [{"name": "unused", "model": "no-such-model"}],
+        "envs": {"streetfighter": {"round_seconds": 3, "rounds_to_win": 1}},
+        "agents": [{"spec": "rushdown"}, {"spec": "zoner"}],
+    }
+    summary = run_leaderboard(config_from_dict(data), tmp_path / "s.sqlite", workers=2)
+    assert summary.played == 2 and not (tmp_path / "server.json").exists()

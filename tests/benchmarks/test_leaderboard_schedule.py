@@ -72,3 +72,50 @@ def test_keys_are_stable_unique_and_follow_the_parameters():
     sf_c = {t.key for t in c if t.env == "streetfighter"}
     assert not sf_a & sf_c
     assert {t.key for t in a if t.env == "hftbench"} == {t.key for t in c if t.env == "hftbench"}
+
+
+def test_a_match_whose_server_runs_another_model_is_a_new_match():
+    data = copy.deepcopy(DATA)
+    data["serve"] = [{"name": "small", "model": "qwen2.5-coder-0.5b"}]
+    data["agents"].append({"name": "llm", "spec": "openai/q@{serve:small}", "envs": ["streetfighter"]})
+    before = schedule(config_from_dict(data))
+    data["serve"][0]["model"] = "qwen2.5-coder-1.5b"
+    after = schedule(config_from_dict(data))
+    uses = {t.key for t in before if any("{serve" in s.spec for s in t.seats)}
+    assert uses and not uses & {t.key for t in after}
+    assert {t.key for t in before} - uses == {
+        t.key for t in after if not any("{serve" in s.spec for s in t.seats)
+    }
+    task = next(t for t in after if t.key not in uses and any("{serve" in s.spec for s in t.seats))
+    assert task.serve == {"small": {"model": "qwen2.5-coder-1.5b", "args": []}}
+    # matches without a server keep the keys they had before servers entered the key
+    assert [t.key for t in schedule(config_from_dict(DATA))][:3] == [t.key for t in before][:3]
+
+
+def test_gauntlet_pairs_every_agent_with_every_anchor_only():
+    import pytest
+
+    from splitsecond.benchmarks.leaderboard import ConfigError
+
+    data = copy.deepcopy(DATA)
+    data["envs"]["streetfighter"]["pairing"] = "gauntlet"
+    data["agents"][0]["anchor"] = True  # rushdown
+    data["agents"][3]["anchor"] = True  # random
+    cfg = config_from_dict(data)
+    sf = [t for t in schedule(cfg) if t.env == "streetfighter"]
+    anchors = {"rushdown", "random"}
+    pairs = {(t.seats[0].name, t.seats[1].name) for t in sf}
+    players = [p.name for p in cfg.players("streetfighter")]
+    assert pairs == {(a, b) for a, b in permutations(players, 2) if a in anchors or b in anchors}
+    assert ("zoner", "punisher@fixed:50") not in pairs and ("zoner", "rushdown") in pairs
+    assert len(sf) == len(pairs) * 3 * 2  # seeds x character pairs
+    data["agents"][0]["anchor"] = data["agents"][3]["anchor"] = False
+    with pytest.raises(ConfigError, match="anchor"):
+        config_from_dict(data).validate()
+    data["envs"]["streetfighter"]["pairing"] = "swiss"
+    with pytest.raises(ConfigError, match="pairing"):
+        config_from_dict(data)
+    data["envs"]["streetfighter"]["pairing"] = "gauntlet"
+    data["agents"][0]["anchor"] = "yes"
+    with pytest.raises(ConfigError, match="anchor"):
+        config_from_dict(data)

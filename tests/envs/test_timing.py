@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
 import pytest
 
 from splitsecond.envs.timing import (
@@ -24,7 +25,43 @@ def test_timed_action_accepts_finite_non_negative_latency() -> None:
     assert TimedAction("x", 12.5).latency_ms == 12.5
 
 
-@pytest.mark.parametrize("bad", [-1, -0.001, math.inf, -math.inf, math.nan, "5", None])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (np.float32(50.0), 50.0),
+        (np.float64(12.5), 12.5),
+        (np.int64(3), 3.0),
+        (np.uint8(7), 7.0),
+        (np.float16(0), 0.0),
+    ],
+)
+def test_timed_action_accepts_numpy_numbers(value: object, expected: float) -> None:
+    ta = TimedAction(0, value)  # type: ignore[arg-type]
+    assert ta.latency_ms == expected and type(ta.latency_ms) is float
+    assert ExplicitClock().charge(ta) == (0, int(expected * 1000))
+
+
+def test_numpy_float32_latency_rounds_like_its_decimal_value() -> None:
+    assert ExplicitClock().charge(TimedAction(1, np.float32(16.6667))) == (1, 16_667)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        -1,
+        -0.001,
+        math.inf,
+        -math.inf,
+        math.nan,
+        "5",
+        None,
+        True,
+        False,
+        np.bool_(True),
+        np.float32("nan"),
+        np.int64(-1),
+    ],
+)
 def test_timed_action_rejects_bad_latency(bad: object) -> None:
     with pytest.raises(ValueError, match="latency_ms"):
         TimedAction(0, bad)  # type: ignore[arg-type]

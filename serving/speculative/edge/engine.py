@@ -58,10 +58,13 @@ class _Output:
         self.detok = IncrementalDetokenizer(tokenizer, params.stop_strings, params.skip_special_tokens)
         self.finish_reason: str | None = None
         self.stop_reason: str | int | None = None
+        self.cached_tokens = 0  # prompt tokens the server's prefix cache served (its first verdict says)
         self._emitted_tokens = 0
         self._emitted_chars = 0
 
     def extend(self, verdict: VerdictMessage) -> None:
+        if verdict.round == 0 and not self.token_ids:
+            self.cached_tokens = verdict.cached_tokens
         for tok in verdict.token_ids:
             self.token_ids.append(tok)
             self.detok.append(tok, check_stop=len(self.token_ids) > self.params.min_tokens)
@@ -291,7 +294,7 @@ class EdgeEngine:
         return RequestOutput(
             request_id=request_id,
             prompt_token_ids=ids,
-            num_cached_tokens=0,
+            num_cached_tokens=out.cached_tokens,
             outputs=[comp],
             finished=comp.finish_reason is not None,
             metrics={"num_generated_tokens": len(out.token_ids)},

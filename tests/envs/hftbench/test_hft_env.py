@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import gymnasium
@@ -33,14 +32,20 @@ def test_check_env_deterministic_clocks(clock):
         check_env(env)
 
 
-def test_check_env_wall_clock():
+@pytest.mark.parametrize("make", ["direct", "gymnasium.make"])
+def test_check_env_wall_clock_declares_itself_nondeterministic(make):
     # The wall clock measures real latency, so two identical runs differ by design (timing.py);
-    # declare it nondeterministic so check_env skips only the step-determinism comparison.
-    env = gymnasium.make("splitsecond/HFTBench-v0", clock="wall", **SHORT).unwrapped
-    env.spec = dataclasses.replace(env.spec, nondeterministic=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check_env(env)
+    # the env's own spec says so, built directly or through gymnasium.make.
+    if make == "direct":
+        env = HFTBenchEnv(clock="wall", **SHORT)
+    else:
+        env = gymnasium.make("splitsecond/HFTBench-v0", clock="wall", **SHORT).unwrapped
+    assert env.spec is not None and env.spec.nondeterministic is True
+    assert HFTBenchEnv(clock="explicit", **SHORT).spec is None
+    for _ in range(3):  # it used to fail about half the time
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check_env(env)
     obs, info = env.reset(seed=0)
     _, _, _, _, info = env.step(None)
     assert info["latency_us"] >= 0
@@ -150,18 +155,26 @@ def test_invalid_orders_are_rejected_with_reasons_and_counted():
         "bad_quantity",
         "bad_quantity",
         "off_tick",
-        "insufficient_cash",
+        "insufficient_buying_power",
         "short_limit",
         "unknown_order",
     ]
+    assert "buying power $" in info["rejections"][4]["reason"] and "cash" in info["rejections"][4]["reason"]
     assert "NOPE" in info["rejections"][0]["reason"] and "ACME" in info["rejections"][0]["reason"]
     assert "tick size 0.01" in info["rejections"][3]["reason"]
     assert env.summary()["rejections"] == 7
-    # array form: zero quantity and a price pushed below zero
+    # array form: zero quantity, and an offset beyond the declared bound (refused, not clamped)
     action = build_action(env.dims, [(3, 0, 0, 0, 0), (1, 0, -1_000, 1, 0)])
     action["price_offset"][1] = -1_000_000
     _, _, _, _, info = env.step(action)
-    assert [r["code"] for r in info["rejections"]] == ["bad_quantity", "bad_price"]
+    assert [r["code"] for r in info["rejections"]] == ["bad_quantity", "outside_action_space"]
+    # a price pushed below zero inside a wider declared offset range
+    wide = HFTBenchEnv(
+        clock="fixed", dims=SpaceDims(max_offset_ticks=100_000), news_rate_per_min=0.0, **SHORT
+    )
+    wide.reset(seed=0)
+    _, _, _, _, info = wide.step(build_action(wide.dims, [(1, 0, -50_000, 1, 0)]))
+    assert [r["code"] for r in info["rejections"]] == ["bad_price"]
 
 
 def test_cancel_too_late_after_fill():

@@ -59,7 +59,7 @@ def test_loader_errors(tmp_path):
     with pytest.raises(ValueError, match="missing columns"):
         load_bars_csv(p)
     bad = {"09:30:00": {"open": 100.0, "high": 99.0, "low": 98.0, "close": 100.0}}
-    with pytest.raises(ValueError, match="inconsistent"):
+    with pytest.raises(ValueError, match=r"open 100.0 outside \[low 98.0, high 99.0\]"):
         load_bars_json(_write_json(tmp_path / "ohlc_BAD_x.json", bad))
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         (tmp_path / "y.json").write_text(json.dumps({"yesterday": {}}))

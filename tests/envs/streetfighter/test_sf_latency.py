@@ -26,15 +26,18 @@ def test_punisher_wins_at_50ms_and_cannot_punish_at_500ms() -> None:
     fast_info, fast_events = play_punisher(50)
     assert fast_info["winner"] == "agent"
     assert fast_info["rounds_won"] == (2, 0)
+    blocked = [e for e in fast_events if e[1] == "block" and e[2] == 1 and e[3].startswith("HP")]
     punishes = [
         e for e in _hits(fast_events, 0) if e[3].split()[0] in ("anti_air", "HP", "crouch_HP", "MK", "MP")
     ]
-    assert len(punishes) >= 5, "blocked heavies should be punished"
+    assert len(blocked) >= 3 and len(punishes) >= len(blocked), "every blocked heavy should be punished"
 
     slow_info, slow_events = play_punisher(500)
-    assert [e for e in slow_events if e[1] == "block" and e[2] == 1], "the heavies are still blocked"
+    assert len([e for e in slow_events if e[1] == "block" and e[2] == 1]) >= 10, (
+        "the heavies are still blocked"
+    )
     assert not _hits(slow_events, 0), "500 ms is outside every punish window"
-    assert slow_info["frame"] > 3 * fast_info["frame"]  # no KO: the match goes to time
+    assert slow_info["winner"] == "opponent"  # blocking without punishing loses to a never-blocking brawler
 
 
 def test_faster_reaction_beats_slower_reaction_in_a_mirror() -> None:

@@ -92,3 +92,39 @@ def test_multi_env_rgb_render() -> None:
     env = multi_env(render_mode="rgb_array")
     env.reset(seed=0)
     assert env.render().shape == (360, 640, 3)
+
+
+def test_step_before_reset_and_after_every_agent_is_done_is_a_clear_error() -> None:
+    env = multi_env(round_seconds=1, rounds_to_win=1)
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\)"):
+        env.step(0)
+    env.reset(seed=0)
+    for _agent in env.agent_iter():
+        _, _, term, trunc, _ = env.last()
+        env.step(None if term or trunc else 0)
+    assert env.agents == []
+    for action in (0, None):
+        with pytest.raises(RuntimeError, match=r"every agent is done .*call reset\(\)"):
+            env.step(action)
+    env.reset(seed=1)  # and a reset starts a new match
+    env.step(0)
+
+
+@pytest.mark.parametrize("make", [lambda: StreetFighterEnv(), lambda: multi_env()])
+def test_unknown_reset_options_are_refused_the_same_way_in_both_envs(make) -> None:
+    env = make()
+    with pytest.raises(ValueError, match=r"unknown reset options \['charakter'\]; valid options: "):
+        env.reset(seed=0, options={"charakter": "kai"})
+    with pytest.raises(ValueError, match="reset options must be a dict"):
+        env.reset(seed=0, options=["characters"])  # type: ignore[arg-type]
+    env.reset(seed=0, options={"options": 1})  # PettingZoo's api_test probe is tolerated
+    env.reset(seed=0, options={})
+    env.reset(seed=0, options=None)
+
+
+def test_multi_env_reset_options_name_the_valid_ones() -> None:
+    env = multi_env()
+    with pytest.raises(ValueError, match="valid options: characters$"):
+        env.reset(options={"character": "kai"})
+    env.reset(seed=0, options={"characters": ["brick", "zara"]})
+    assert env.simulation.config.characters == ("brick", "zara")

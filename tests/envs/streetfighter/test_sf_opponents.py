@@ -8,14 +8,16 @@ from splitsecond.envs.streetfighter import OPPONENTS, Opponent, StreetFighterEnv
 from splitsecond.envs.streetfighter.actions import N_ACTIONS
 from splitsecond.envs.streetfighter.observation import build_observation
 from splitsecond.envs.streetfighter.opponents import Masher
+from splitsecond.envs.timing import TimedAction
 
 
 def test_registry_lists_levels_with_descriptions() -> None:
-    assert {"dummy", "masher", "turtle", "zoner", "rushdown", "punisher"} <= set(OPPONENTS)
+    # weakest to strongest, as measured by benchmarks/streetfighter_ladder.py
+    assert list(OPPONENTS) == ["dummy", "brawler", "masher", "turtle", "rushdown", "zoner", "punisher"]
     for name, text in OPPONENTS.items():
-        assert "reaction" in text
         opp = make_opponent(name, seed=0)
         assert isinstance(opp, Opponent) and opp.name == name and opp.reaction_ms >= 0
+        assert f"reaction {opp.reaction_ms:.0f} ms" in text  # the description states the declared reaction
     assert make_opponent("punisher").reaction_ms <= 50
     with pytest.raises(ValueError, match="valid opponents: dummy"):
         make_opponent("shoryuken")
@@ -82,6 +84,22 @@ def test_stronger_opponents_beat_weaker_ones() -> None:
     assert _match("rushdown", "dummy") == "agent"
     assert _match("punisher", "masher") == "agent"
     assert _match("punisher", "brawler") == "agent"
+    assert _match("turtle", "masher") == "agent"  # guard and punish beats random play
+    assert _match("rushdown", "turtle") == "agent"  # throws beat a guard
+    assert _match("zoner", "rushdown") == "agent"
+    assert _match("punisher", "zoner") == "agent"  # 0 ms walks through the zoner's fire
+
+
+def test_a_passive_fighter_does_not_turtle_to_a_time_out() -> None:
+    env = StreetFighterEnv(clock="explicit", opponent="dummy", character="kai", opponent_character="kai")
+    obs, _ = env.reset(seed=0)
+    me = make_opponent("turtle", seed=0)
+    done = False
+    while not done:
+        obs, _, term, trunc, info = env.step(TimedAction(me.act(obs), me.reaction_ms))
+        done = term or trunc
+    assert info["winner"] == "agent"
+    assert all("ko" in e[3] for e in env.unwrapped.simulation.events if e[1] == "round_end")
 
 
 class Broken(Opponent):

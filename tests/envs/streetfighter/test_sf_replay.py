@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from splitsecond.envs.streetfighter import Replay, StreetFighterEnv, multi_env
+from splitsecond.envs.streetfighter import MatchConfig, Replay, StreetFighterEnv, multi_env
 from splitsecond.envs.streetfighter.replay import state_digest
 from splitsecond.envs.timing import TimedAction
 
@@ -80,3 +80,46 @@ def test_gif_export_writes_a_file(tmp_path: Path) -> None:
 def test_mp4_export_without_ffmpeg_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="imageio-ffmpeg"):
         _played_env().replay.to_mp4(tmp_path / "m.mp4")
+
+
+def test_resimulate_refuses_inputs_that_go_back_in_time(tmp_path: Path) -> None:
+    replay = _played_env(seed=5).replay
+    k = len(replay.inputs) // 2
+    f, p, a = replay.inputs[k]
+    bad = Replay(
+        replay.config,
+        [*replay.inputs[:k], (f, p, a), (f - 1, p, a), *replay.inputs[k + 1 :]],
+        replay.final_frame,
+    )
+    with pytest.raises(
+        ValueError, match=rf"input #{k + 1} .*goes back in time: frame {f - 1} comes after frame {f}"
+    ):
+        bad.resimulate()
+    with pytest.raises(ValueError, match="goes back in time"):
+        next(bad.frames())
+    path = tmp_path / "bad.json"
+    bad.save(path)
+    with pytest.raises(ValueError, match=rf"{path.name}: replay input #{k + 1}"):
+        Replay.load(path)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ([(100, 0, 1)], r"input #0 \(100, 0, 1\): frame must be an int >= 0 and below the final frame 100"),
+        ([(-1, 0, 1)], "frame must be an int >= 0"),
+        ([(0, 2, 1)], "player must be 0 or 1"),
+        ([(0, 0, 28)], "invalid action 28"),
+        ([(0, 0)], r"must be \(frame, player, action\)"),
+    ],
+)
+def test_resimulate_refuses_other_bad_inputs(inputs: list, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Replay(MatchConfig(), inputs, final_frame=100).resimulate()
+
+
+def test_a_replay_that_is_not_json_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"format": ')
+    with pytest.raises(ValueError, match="broken.json: not a JSON replay file"):
+        Replay.load(path)

@@ -56,11 +56,15 @@ def run(loaded, body, **verifier_kw):
     return asyncio.run(main())
 
 
-async def collect(stream) -> list[int]:
+async def last_output(stream):
     final = None
     async for out in stream:
         final = out
-    return final.outputs[0].token_ids
+    return final
+
+
+async def collect(stream) -> list[int]:
+    return (await last_output(stream)).outputs[0].token_ids
 
 
 async def wait_idle(engine, timeout_s: float = 20.0) -> None:
@@ -105,13 +109,15 @@ def test_self_speculative_edge_is_lossless(loaded):
         ref = await collect(engine.generate(p, params, "plain"))
         edge = EdgeEngine(EdgeConfig(server=f"127.0.0.1:{port}", draft="self:10", max_model_len=512))
         try:
-            return ref, await collect(edge.generate(p, params, "self")), edge.spec_summary()
+            return ref, await last_output(edge.generate(p, params, "self")), edge.spec_summary()
         finally:
             await edge.shutdown()
 
-    ref, got, summary = run(loaded, body)
-    assert got == ref
+    ref, out, summary = run(loaded, body)
+    assert out.outputs[0].token_ids == ref
     assert summary["mean_draft_length"] > 0
+    # the prompt was served from the server's prefix cache, and the edge reports it as the server counted it
+    assert out.num_cached_tokens > 0 and out.num_cached_tokens % 16 == 0
 
 
 def test_suffix_edge_learns_from_earlier_outputs_and_stays_lossless(loaded):

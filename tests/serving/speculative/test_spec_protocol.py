@@ -32,6 +32,7 @@ def test_every_message_round_trips():
         Draft(4, 123, [9, 10], [SparseDraftDist([9, 4], [0.75, 0.25]), SparseDraftDist([10], [1.0])]),
         VerdictMessage(3, 2, [5, 6, 11], 126, "stop", "\n", 4, 0.0123),
         VerdictMessage(0, 0, [], 10),
+        VerdictMessage(0, 0, [9], 300, cached_tokens=288),  # the prefix cache served 288 prompt tokens
     ]
     for msg in msgs:
         assert decode(encode(msg)) == msg

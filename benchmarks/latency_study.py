@@ -2,7 +2,7 @@
 
 ::
 
-    python -m splitsecond.benchmarks.latency_study --quick     # ~15 minutes on a 2-core CPU
+    python -m splitsecond.benchmarks.latency_study --quick     # ~10 minutes on a 2-core CPU
     python -m splitsecond.benchmarks.latency_study             # the full study (a night)
 
 Runs the leaderboard ``benchmarks/configs/latency-study[-quick].toml`` (each ladder model x thinking

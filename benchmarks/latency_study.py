@@ -125,8 +125,9 @@ def _is_llm(spec: str) -> bool:
     return "/" in spec.split("?", 1)[0] and not spec.startswith(("builtin:", "class:"))
 
 
-def collect(db_path: str | Path, leaderboard: str) -> dict[str, AgentFigures]:
-    """Per LLM participant: decisions, fallbacks, token usage, StreetFighter records, HFTBench yields."""
+def collect(db_path: str | Path, leaderboard: str) -> tuple[dict[str, AgentFigures], dict[int, float]]:
+    """One pass over the stored matches: per LLM participant its decisions, fallbacks, token usage,
+    StreetFighter records and HFTBench yields; and ``hft-random``'s daily yield per session seed."""
     from splitsecond.benchmarks.leaderboard.database import ResultsDB
     from splitsecond.benchmarks.leaderboard.study import participant_models
 
@@ -141,6 +142,7 @@ def collect(db_path: str | Path, leaderboard: str) -> dict[str, AgentFigures]:
             if _is_llm(p["spec"])
         }
         latencies: dict[str, list[float]] = defaultdict(list)
+        random_yields: dict[int, float] = {}
         for match in db.matches(leaderboard, ("done", "forfeit")):
             outcome = match["outcome"] or {}
             seats = outcome.get("seats") or []
@@ -148,6 +150,13 @@ def collect(db_path: str | Path, leaderboard: str) -> dict[str, AgentFigures]:
             for seat in seats:
                 fig = figures.get(seat["name"])
                 if fig is None:
+                    y = (seat.get("metrics") or {}).get("daily_yield_pct")
+                    if (
+                        match["env"] == "hftbench"
+                        and seat["name"].split("@", 1)[0] == RANDOM_TRADER
+                        and y is not None
+                    ):
+                        random_yields[int(match["seed"])] = float(y)
                     continue
                 fig.decisions += int(seat.get("decisions") or 0)
                 fig.fallbacks += int(seat.get("fallbacks") or 0)
@@ -172,27 +181,7 @@ def collect(db_path: str | Path, leaderboard: str) -> dict[str, AgentFigures]:
                         fig.yields[int(match["seed"])] = float(y)
         for name, values in latencies.items():
             figures[name].median_latency_ms = statistics.median(values)
-        return figures
-    finally:
-        db.close()
-
-
-def random_trader_yields(db_path: str | Path, leaderboard: str) -> dict[int, float]:
-    """``hft-random``'s daily yield per session seed."""
-    from splitsecond.benchmarks.leaderboard.database import ResultsDB
-
-    db = ResultsDB(db_path)
-    try:
-        out = {}
-        for match in db.matches(leaderboard, ("done", "forfeit")):
-            if match["env"] != "hftbench" or not match["outcome"]:
-                continue
-            for seat in match["outcome"]["seats"]:
-                if seat["name"].split("@", 1)[0] == RANDOM_TRADER:
-                    y = (seat.get("metrics") or {}).get("daily_yield_pct")
-                    if y is not None:
-                        out[int(match["seed"])] = float(y)
-        return out
+        return figures, random_yields
     finally:
         db.close()
 
@@ -305,8 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"played {summary.played} matches in {summary.wall_s:.0f} s; status {summary.status_counts}")
     report = build_report(db_path, config.name)
     write_report(report, Path(db_path).parent / "report")
-    figures = collect(db_path, config.name)
-    goals = study_goals(figures, random_trader_yields(db_path, config.name))
+    figures, random_yields = collect(db_path, config.name)
+    goals = study_goals(figures, random_yields)
     _print_goals(goals)
     for env, sec in report.get("envs", {}).items():
         sentence = (sec.get("study") or {}).get("sentence")

@@ -22,6 +22,7 @@ from splitsecond.envs.streetfighter.observation import (
     MOVE_NAMES,
     PROJECTILE_FIELDS,
 )
+from splitsecond.envs.streetfighter.opponents import reach
 
 SITUATIONS: tuple[str, ...] = (
     "ROUND OVER",
@@ -79,13 +80,9 @@ class Situation:
 
 
 def move_reach(move: Move, half_width: int) -> int:
-    """Largest gap between the bodies at which ``move`` hits a standing opponent (-1: it cannot)."""
-    if move.throw_range:
-        return move.throw_range
-    if move.hitbox is None:
-        return -1
-    travel = sum(move.vx_by_frame[: move.startup + 1])
-    return move.hitbox.x1 - half_width + travel
+    """Largest gap between the bodies at which ``move`` hits a standing opponent (-1: it cannot); a
+    throw's is its grab range, any other move's :func:`~.opponents.reach`."""
+    return move.throw_range if move.throw_range else reach(move, half_width)
 
 
 def situation(values: list[int]) -> Situation:

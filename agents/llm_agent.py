@@ -116,6 +116,7 @@ class _Call:
     constrained: bool
     choices: tuple[str, ...] | None = None  # the allowed answers (default: the action names)
     plan_steps: int | None = None  # a plan-follow plan: a JSON list of at most this many action names
+    plan: bool = False  # a plan call (the plan cache's ``apc_role``)
 
 
 @dataclass(frozen=True)
@@ -344,7 +345,7 @@ class LLMAgent:
                 messages = self._template.messages(spec, kind, shown, obs.text, history)
                 steps = max(2, style.every) if style.actor == "follow" and names else None
                 reply = yield _Call(
-                    messages, style.plan_tokens, constrained=steps is not None, plan_steps=steps
+                    messages, style.plan_tokens, constrained=steps is not None, plan_steps=steps, plan=True
                 )
                 usage = usage + reply.usage
                 if reply.error is None and reply.text and reply.text.strip():
@@ -474,6 +475,7 @@ class LLMAgent:
                 **dict(kwargs.get("metadata") or {}),
                 "apc_env": family,
                 "apc_prompt_version": self.prompt_version,
+                "apc_role": "plan" if call.plan else "act",  # a JSON-constrained plan is still a plan
             }
         if self.api_base:
             kwargs["api_base"] = self.api_base

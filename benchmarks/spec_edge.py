@@ -27,8 +27,11 @@ target's own token included), acceptance rate, per-position acceptance and bytes
 edge's ``spec_summary``). Every greedy output is compared with the server-only output of the same
 prompt at one user (``lossless``).
 
-The network between edge and server is emulated with real delays: a network namespace joined by a veth
-pair with ``tc netem`` on both ends when the kernel has netem, otherwise the edge's in-process delay
+The network between edge and server is a real path (``benchmarks.netem``): the server runs in its own
+network namespace, joined by a veth pair with ``tc netem`` on both ends when the kernel has netem, or
+else by two TUN devices and a relay process that holds every packet RTT/2 and drops the lossy
+conditions' share (``--lossy-rtts``, 1 % per direction by default; kernel TCP retransmits). Where no
+namespace can be made (not root), the edge's in-process delay
 (``EdgeConfig.one_way_delay_ms`` = RTT / 2 on every message in each direction). In-process, the
 server-only rows at RTT > 0 are derived from the 0 ms measurement: the server streams without waiting
 for the client, so a one-way delay shifts every token's arrival equally (ITL and server throughput
@@ -37,6 +40,16 @@ unchanged) and adds one RTT to the time to first token. The JSON says which meth
 Goals (issue text): >= 2.2x server throughput and >= 11% lower ITL at 14 ms RTT, and never a lower
 server throughput than server-only at the highest load. Results go to
 ``benchmarks/results/spec_edge.json``.
+
+``--preset qwen`` measures a small draft model on the edge (issue 24): Qwen2.5-Coder-0.5B drafting
+(``model:qwen2.5-coder-0.5b``, the suffix source beside it) for a Qwen2.5-Coder-1.5B server in
+float32, at 1, 4 and 8 users, 14 ms by default (``--rtts 5,14,50 --lossy-rtts 14`` for the rest). The
+server and the edges are separate processes pinned to separate cores (``--pin``: the server on CPU 0
+with one torch thread, this process with every edge on CPU 1); each user sends one prompt (three at one
+user) and every output is compared with the server-only output of the same prompt in the same run.
+Besides the figures above it reports the end-to-end decision latency (request sent to last token,
+median) and, per cell, issue 24's goals (``draft_model_goals``). One workload per invocation fits in
+about ten minutes on this 2-vCPU machine; ``--quick`` halves that.
 """
 
 from __future__ import annotations
@@ -50,9 +63,7 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -66,6 +77,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from splitsecond.benchmarks.machine import machine_info
+from splitsecond.benchmarks.netem import LinkConditions, NetLink, probe_network, remove_stale
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +91,7 @@ GOAL_RTT_MS = 14.0
 SERVER_ONLY = "server-only"
 WORKLOADS = ("general", "agent")
 #: Draft sources this benchmark knows (``self:N`` with any N >= 1).
-KNOWN_SOURCES = ("prompt-lookup", "suffix", "self:N", "model", "none")
+KNOWN_SOURCES = ("prompt-lookup", "suffix", "self:N", "model", "model:NAME", "none")
 #: Early-exit depth of the ``self:N`` drafter (smollm2-135m has 30 decoder layers).
 SELF_LAYERS = 10
 
@@ -99,8 +111,14 @@ class BenchConfig:
     per-round ratios against that round's server-only peer); ``model_draft_users``:
     user counts at which the "model" source runs (it costs a full forward per draft token on this CPU);
     ``self_draft_users``: user counts at which ``self:N`` sources run (``None``: all of ``users``);
-    ``max_draft_tokens``: the edge's cap on k; ``network``: "auto" (netem when the kernel has it, else
-    in-process), "netem" (required) or "in-process".
+    ``max_draft_tokens``: the edge's cap on k; ``network``: "auto" (a real link, netem or the tun relay
+    of ``benchmarks.netem``, where this machine allows one, else in-process), "netem" (a real link
+    required) or "in-process". ``lossy_rtts_ms``: RTTs measured again with ``loss_pct`` % packet loss
+    in each direction (real links only). ``requests_per_user``: when set, a cell at u users sends
+    ``max(min_requests, u * requests_per_user)`` prompts once each (at most ``prompts``) instead of
+    every prompt (:func:`schedule`), and each output is checked against the server-only peer cell's
+    output of the same prompt. ``pin``: the server on CPU 0 with one torch thread, this process (the
+    edges) and the link's relay on CPU 1 (``os.sched_setaffinity``).
     """
 
     users: tuple[int, ...] = (1, 4, 8)
@@ -115,6 +133,11 @@ class BenchConfig:
     self_draft_users: tuple[int, ...] | None = (1,)
     max_draft_tokens: int = 8
     network: str = "auto"
+    lossy_rtts_ms: tuple[float, ...] = ()
+    loss_pct: float = 1.0
+    requests_per_user: int | None = None
+    min_requests: int = 3
+    pin: bool = False
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -124,12 +147,23 @@ class BenchConfig:
             bad(f"users must be positive integers, got {self.users!r}")
         if not self.rtts_ms or any(not isinstance(r, int | float) or r < 0 for r in self.rtts_ms):
             bad(f"rtts_ms must be numbers >= 0, got {self.rtts_ms!r}")
-        if 0 not in self.rtts_ms:
-            bad(f"rtts_ms must include 0 (the server-only reference), got {self.rtts_ms!r}")
+        if 0 not in self.rtts_ms and self.network == "in-process":
+            bad(f"rtts_ms must include 0 (the server-only reference, in-process), got {self.rtts_ms!r}")
+        if any(not isinstance(r, int | float) or r < 0 for r in self.lossy_rtts_ms):
+            bad(f"lossy_rtts_ms must be numbers >= 0, got {self.lossy_rtts_ms!r}")
+        if not isinstance(self.loss_pct, int | float) or not 0 < self.loss_pct < 100:
+            bad(f"loss_pct must be in (0, 100), got {self.loss_pct!r}")
+        for name in ("requests_per_user", "min_requests"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                bad(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.pin, bool):
+            bad(f"pin must be True or False, got {self.pin!r}")
         for s in self.sources:
             if not isinstance(s, str) or not (
                 s in ("prompt-lookup", "suffix", "model", "none")
                 or (s.startswith("self:") and s[5:].isdigit())
+                or (s.startswith("model:") and len(s) > 6)
             ):
                 bad(f"unknown draft source {s!r}; valid: {', '.join(KNOWN_SOURCES)}")
         if not self.workloads or any(w not in WORKLOADS for w in self.workloads):
@@ -144,7 +178,7 @@ class BenchConfig:
             bad(f"rounds must be an integer in [1, 10], got {self.rounds!r}")
         if not isinstance(self.history, int) or isinstance(self.history, bool) or self.history < 0:
             bad(f"history must be an integer >= 0, got {self.history!r}")
-        if "suffix" in self.sources and self.prompts < 2 * max(self.users):
+        if "suffix" in self.sources and self.requests_per_user is None and self.prompts < 2 * max(self.users):
             bad(f"the suffix source drafts from earlier outputs, so no prompt may repeat within a cell: "
                 f"prompts ({self.prompts}) must be >= 2 x the largest user count ({max(self.users)})")  # fmt: skip
         for name in ("model_draft_users", "self_draft_users"):
@@ -159,6 +193,21 @@ class BenchConfig:
             bad(f"network must be 'auto', 'netem' or 'in-process', got {self.network!r}")
         self.users = tuple(sorted(set(self.users)))
         self.rtts_ms = tuple(sorted({float(r) for r in self.rtts_ms}))
+        self.lossy_rtts_ms = tuple(sorted({float(r) for r in self.lossy_rtts_ms}))
+
+    def conditions(self, real_link: bool) -> list[LinkConditions]:
+        """The network conditions of the grid: every RTT without loss, then (real links only) the lossy ones."""
+        out = [LinkConditions(r) for r in self.rtts_ms]
+        if real_link:
+            out += [LinkConditions(r, self.loss_pct) for r in self.lossy_rtts_ms]
+        return out
+
+    def cell_prompts(self, users: int, num_prompts: int) -> int:
+        """How many of the workload's prompts a cell at ``users`` users sends (all, unless
+        ``requests_per_user`` is set)."""
+        if self.requests_per_user is None:
+            return num_prompts
+        return min(num_prompts, max(self.min_requests, users * self.requests_per_user))
 
     def sources_at(self, users: int) -> list[str]:
         """The draft sources measured at ``users`` concurrent users."""
@@ -375,7 +424,9 @@ def summarise_requests(records: Sequence[RequestRecord], reference: dict[int, st
     itls = [r.itl_s for r in records]
     mismatches = None
     if reference is not None:
-        mismatches = sum(1 for r in records if reference.get(r.prompt_index) != r.text)
+        mismatches = sum(
+            1 for r in records if r.prompt_index in reference and reference[r.prompt_index] != r.text
+        )
     return {
         "requests": len(records),
         "tokens": sum(r.tokens for r in records),
@@ -383,6 +434,7 @@ def summarise_requests(records: Sequence[RequestRecord], reference: dict[int, st
         "itl_p90_ms": _ms(percentile(itls, 0.9)),
         "ttft_ms": _ms(median(r.ttft_s for r in records)),
         "request_s": median(r.wall_s for r in records),
+        "decision_ms": _ms(median(r.wall_s for r in records)),
         "mismatches": mismatches,
         "lossless": None if mismatches is None else mismatches == 0,
     }
@@ -392,9 +444,9 @@ def _ms(s: float | None) -> float | None:
     return None if s is None else 1000 * s
 
 
-def cell_id(workload: str, users: int, rtt_ms: float, source: str) -> str:
-    """A cell's name in the JSON, e.g. ``general/u4/rtt14/prompt-lookup``."""
-    return f"{workload}/u{users}/rtt{rtt_ms:g}/{source}"
+def cell_id(workload: str, users: int, rtt_ms: float, source: str, loss_pct: float = 0.0) -> str:
+    """A cell's name in the JSON, e.g. ``general/u4/rtt14/prompt-lookup`` or ``agent/u1/rtt14-loss1/suffix``."""
+    return f"{workload}/u{users}/{LinkConditions(rtt_ms, loss_pct).label}/{source}"
 
 
 def derive_server_only(cell: dict[str, Any], rtt_ms: float) -> dict[str, Any]:
@@ -417,22 +469,25 @@ def compare_to_server_only(cells: list[dict[str, Any]]) -> None:
     ``throughput_ratio`` (> 1: the server makes more tokens per busy second) and ``itl_change_pct``
     (< 0: tokens come faster)."""
     peers = {
-        (c["workload"], c["users"], c["rtt_ms"], c.get("round")): c
+        (c["workload"], c["users"], c["rtt_ms"], c.get("loss_pct", 0.0), c.get("round")): c
         for c in cells
         if c["source"] == SERVER_ONLY
     }
     for c in cells:
-        peer = peers.get((c["workload"], c["users"], c["rtt_ms"], c.get("round")))
+        peer = peers.get((c["workload"], c["users"], c["rtt_ms"], c.get("loss_pct", 0.0), c.get("round")))
         c["vs"] = peer["id"] if peer is not None else None
         thr = c.get("server_throughput_tok_s")
         ptr = peer.get("server_throughput_tok_s") if peer else None
         c["throughput_ratio"] = thr / ptr if thr and ptr else None
         itl, pitl = c.get("itl_ms"), (peer.get("itl_ms") if peer else None)
         c["itl_change_pct"] = 100 * (itl / pitl - 1) if itl and pitl else None
+        dec, pdec = c.get("decision_ms"), (peer.get("decision_ms") if peer else None)
+        c["decision_change_pct"] = 100 * (dec / pdec - 1) if dec and pdec else None
 
 
 _MEDIAN_FIELDS = ("server_throughput_tok_s", "itl_ms", "itl_p90_ms", "ttft_ms", "request_s", "wall_s",
-                  "client_tokens_per_s", "throughput_ratio", "itl_change_pct")  # fmt: skip
+                  "client_tokens_per_s", "throughput_ratio", "itl_change_pct", "decision_ms",
+                  "decision_change_pct")  # fmt: skip
 """Figures of a cell that :func:`merge_rounds` takes the median of over rounds."""
 
 
@@ -465,8 +520,8 @@ def merge_rounds(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for group in groups.values():
         ok = [c for c in group if not c.get("error")]
         first = group[0]
-        m: dict[str, Any] = {k: first[k] for k in ("id", "workload", "users", "rtt_ms", "source", "vs",
-                                                   "derived_from") if k in first}  # fmt: skip
+        m: dict[str, Any] = {k: first[k] for k in ("id", "workload", "users", "rtt_ms", "loss_pct", "source",
+                                                   "vs", "derived_from") if k in first}  # fmt: skip
         for f in _MEDIAN_FIELDS:
             m[f] = median(c.get(f) for c in ok)
         m["requests"] = sum(c.get("requests", 0) for c in ok)
@@ -488,6 +543,9 @@ def merge_rounds(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
             suffix = [c["_suffix_delta"] for c in ok if c.get("_suffix_delta") is not None]
             if suffix:
                 m["edge"]["suffix"] = dataclasses.asdict(sum_stats(suffix))
+            sources = [c["_sources_delta"] for c in ok if c.get("_sources_delta") is not None]
+            if sources:
+                m["edge"]["draft_sources"] = dataclasses.asdict(sum_stats(sources))
         m["rounds"] = [{"round": c.get("round"), "error": c.get("error"),
                         **{f: c.get(f) for f in ("server_throughput_tok_s", "throughput_ratio", "itl_ms",
                                                  "itl_change_pct", "mismatches")}} for c in group]  # fmt: skip
@@ -581,89 +639,43 @@ def evaluate_goals(
     }
 
 
-# ---------------------------------------------------------------- network emulation
+#: Issue 24's goals for a small draft model on the edge: server-throughput ratio per workload at 1-4
+#: users, ITL reduction at every user count, never below server-only at the most users, lossless.
+DRAFT_MODEL_THROUGHPUT_GOALS = {"agent": 2.2, "general": 1.5}
+DRAFT_MODEL_ITL_REDUCTION = 0.11
+DRAFT_MODEL_GOAL_MAX_USERS = 4
 
 
-def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False)
-
-
-def probe_netem() -> tuple[bool, str]:
-    """Whether ``tc netem`` works here, tried on a throwaway veth pair inside a throwaway network namespace
-    (the host's interfaces are never touched); returns (works, why)."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return False, "not root: network namespaces and tc need CAP_NET_ADMIN"
-    missing = [t for t in ("ip", "tc") if shutil.which(t) is None]
-    if missing:
-        return False, f"{' and '.join(missing)} not installed"
-    ns = f"ssbench-probe-{os.getpid()}"
-    try:
-        r = _run(["ip", "netns", "add", ns])
-        if r.returncode:
-            return False, f"cannot create a network namespace: {r.stderr.strip()}"
-        r = _run(["ip", "-n", ns, "link", "add", "ssp0", "type", "veth", "peer", "name", "ssp1"])
-        if r.returncode:
-            return False, f"cannot create a veth pair: {r.stderr.strip()}"
-        r = _run(["tc", "-n", ns, "qdisc", "add", "dev", "ssp0", "root", "netem", "delay", "1ms"])
-        if r.returncode:
-            return False, f"tc netem failed on a veth in a test namespace: {r.stderr.strip()}"
-        return True, "tc netem works on a veth pair between network namespaces"
-    except (OSError, subprocess.SubprocessError) as e:
-        return False, f"probe failed: {e}"
-    finally:
-        _run(["ip", "netns", "del", ns])
-
-
-class NetemLink:
-    """A network namespace for the server, joined to this one by a veth pair; ``set_rtt`` puts half the
-    RTT of ``netem`` delay on each end. A context manager: leaving deletes the pair and the namespace."""
-
-    def __init__(self) -> None:
-        pid = os.getpid()
-        self.namespace = f"ssbench-{pid}"
-        self.host_if, self.ns_if = f"ssbh{pid % 10**7}", f"ssbn{pid % 10**7}"
-        octet = 16 + pid % 200
-        self.host_ip, self.server_ip = f"10.213.{octet}.1", f"10.213.{octet}.2"
-        self.rtt_ms = 0.0
-
-    def _check(self, cmd: list[str]) -> None:
-        r = _run(cmd)
-        if r.returncode:
-            raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
-
-    def __enter__(self) -> NetemLink:
-        ns = self.namespace
-        try:
-            self._check(["ip", "netns", "add", ns])
-            self._check(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if,
-                         "netns", ns])  # fmt: skip
-            self._check(["ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if])
-            self._check(["ip", "link", "set", self.host_if, "up"])
-            self._check(["ip", "-n", ns, "addr", "add", f"{self.server_ip}/30", "dev", self.ns_if])
-            self._check(["ip", "-n", ns, "link", "set", self.ns_if, "up"])
-            self._check(["ip", "-n", ns, "link", "set", "lo", "up"])
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def set_rtt(self, rtt_ms: float) -> None:
-        """Delay each direction by ``rtt_ms / 2`` (0 removes the delay)."""
-        for prefix, dev in (([], self.host_if), (["-n", self.namespace], self.ns_if)):
-            if rtt_ms > 0:
-                self._check(["tc", *prefix, "qdisc", "replace", "dev", dev, "root", "netem", "delay",
-                             f"{rtt_ms / 2:g}ms"])  # fmt: skip
-            else:
-                _run(["tc", *prefix, "qdisc", "del", "dev", dev, "root"])
-        self.rtt_ms = rtt_ms
-
-    def command_prefix(self) -> list[str]:
-        """Prefix that runs a command inside the server's namespace."""
-        return ["ip", "netns", "exec", self.namespace]
-
-    def __exit__(self, *exc: object) -> None:
-        _run(["ip", "link", "del", self.host_if])
-        _run(["ip", "netns", "del", self.namespace])
+def evaluate_draft_model_goals(cells: list[dict[str, Any]], source: str) -> dict[str, Any]:
+    """Issue 24's goals, cell by cell, for the ``source`` cells (e.g. ``model:qwen2.5-coder-0.5b``) against
+    server-only decoding of the same run and network conditions: throughput ratio >= the workload's goal
+    at <= 4 users and >= 1.0 above; ITL at least 11 % lower at every user count; lossless everywhere.
+    Call :func:`compare_to_server_only` first."""
+    rows = []
+    for c in cells:
+        if c["source"] != source:
+            continue
+        goal = (
+            DRAFT_MODEL_THROUGHPUT_GOALS.get(c["workload"], 1.0)
+            if c["users"] <= DRAFT_MODEL_GOAL_MAX_USERS
+            else 1.0
+        )
+        ratio, itl = c.get("throughput_ratio"), c.get("itl_change_pct")
+        rows.append({"id": c["id"], "throughput_ratio": ratio, "throughput_goal": goal,
+                     "throughput_met": ratio is not None and ratio >= goal, "itl_change_pct": itl,
+                     "itl_met": itl is not None and -itl / 100 >= DRAFT_MODEL_ITL_REDUCTION,
+                     "decision_change_pct": c.get("decision_change_pct"),
+                     "lossless": c.get("lossless")})  # fmt: skip
+    return {
+        "source": source,
+        "definition": f"per cell: server-throughput ratio >= {DRAFT_MODEL_THROUGHPUT_GOALS} at <= "
+        f"{DRAFT_MODEL_GOAL_MAX_USERS} users and >= 1.0 above; ITL >= {100 * DRAFT_MODEL_ITL_REDUCTION:.0f}% "
+        "lower than server-only; outputs identical to server-only (lossless)",
+        "cells": rows,
+        "throughput_met": bool(rows) and all(r["throughput_met"] for r in rows),
+        "itl_met": bool(rows) and all(r["itl_met"] for r in rows),
+        "lossless": bool(rows) and all(r["lossless"] is not False for r in rows),
+    }
 
 
 # ---------------------------------------------------------------- measurement
@@ -737,10 +749,11 @@ class Bench:
         )
 
     async def run_users(self, users: int, prompts: list[str], max_tokens: int, edge: Any | None,
-                        tag: str) -> list[RequestRecord]:  # fmt: skip
-        """``users`` closed-loop users working through :func:`schedule`; records in completion order."""
+                        tag: str, once: bool = False) -> list[RequestRecord]:  # fmt: skip
+        """``users`` closed-loop users working through :func:`schedule` (``once``: every prompt once);
+        records in completion order."""
         queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in schedule(len(prompts), users):
+        for i in range(len(prompts)) if once else schedule(len(prompts), users):
             queue.put_nowait(i)
         records: list[RequestRecord] = []
 
@@ -761,19 +774,21 @@ class Bench:
         return records
 
     async def measure(self, users: int, prompts: list[str], max_tokens: int, edge: Any | None, tag: str,
-                      reference: dict[int, str] | None) -> dict[str, Any]:  # fmt: skip
+                      reference: dict[int, str] | None, once: bool = False) -> dict[str, Any]:  # fmt: skip
         """One cell: the users' requests, the server's busy-time delta and (edge) the raw ``EdgeStats`` and
         ``SuffixStats`` deltas, which :func:`merge_rounds` sums over rounds into the ``edge`` figures."""
         snap = None
         cache = getattr(edge, "suffix_cache", None)
         suffix_before = dataclasses.replace(cache.stats) if cache is not None else None
+        hybrid = getattr(edge, "hybrid_stats", None)
+        sources_before = dataclasses.replace(hybrid) if hybrid is not None else None
         if edge is not None:
             edge.spec_summary()  # syncs the byte and proactive counters into edge_stats
             snap = dataclasses.replace(edge.edge_stats, proposed_at=list(edge.edge_stats.proposed_at),
                                        accepted_at=list(edge.edge_stats.accepted_at))  # fmt: skip
         before = await self.engine_stats()
         t0 = time.perf_counter()
-        records = await self.run_users(users, prompts, max_tokens, edge, tag)
+        records = await self.run_users(users, prompts, max_tokens, edge, tag, once)
         wall = time.perf_counter() - t0
         after = await self.engine_stats()
         delta = engine_delta(before, after)
@@ -785,6 +800,8 @@ class Bench:
             cell["_edge_delta"] = edge_stats_delta(snap, edge.edge_stats)
             if cache is not None:  # which candidate the suffix source drafted from
                 cell["_suffix_delta"] = edge_stats_delta(suffix_before, cache.stats)
+            if hybrid is not None:  # model + suffix: which source each draft came from
+                cell["_sources_delta"] = edge_stats_delta(sources_before, hybrid)
         cell["_records"] = records
         return cell
 
@@ -807,98 +824,120 @@ def _edge_config(server: str, model: str, source: str, delay_ms: float, max_draf
     )
 
 
-async def run_grid(cfg: BenchConfig, bench: Bench, netem: NetemLink | None, progress: Progress,
+async def run_grid(cfg: BenchConfig, bench: Bench, link: NetLink | None, progress: Progress,
                    prompts: dict[str, list[str]], history: dict[str, list[str]]) -> list[dict[str, Any]]:  # fmt: skip
-    """Every cell of ``cfg``'s grid (see the module docstring); the server-only 1-user cell of each workload
-    is measured first and gives the reference outputs. ``history``: per workload, the prompts whose outputs
-    the suffix source's cache holds at the start of each cell."""
+    """Every cell of ``cfg``'s grid (see the module docstring). Without ``requests_per_user`` the server-only
+    1-user cell of each workload is measured first and gives the reference outputs; with it, each
+    server-only cell's outputs are the reference of the edge cells after it. ``history``: per workload, the
+    prompts whose outputs (decoded by the server alone, all at once) the suffix source's cache holds at
+    the start of each cell. ``link``: the real network path (None: in-process delays)."""
     from splitsecond.serving.speculative.edge.engine import EdgeEngine
 
     cells: list[dict[str, Any]] = []
     references: dict[str, dict[int, str]] = {}
-    n_edge = sum(len(cfg.sources_at(u)) for u in cfg.users) * len(cfg.rtts_ms)
-    n_server = len(cfg.users) * len(cfg.rtts_ms) if netem else len(cfg.users)
+    conditions = cfg.conditions(link is not None)
+    once = cfg.requests_per_user is not None
+    n_edge = sum(len(cfg.sources_at(u)) for u in cfg.users) * len(conditions)
+    n_server = len(cfg.users) * (len(conditions) if link is not None else 1)
     total = len(cfg.workloads) * (cfg.rounds * (n_edge + n_server) + 1)
     task = progress.add_task("cells", total=total)
 
-    def add(workload: str, users: int, rtt: float, source: str, round_: int, cell: dict[str, Any]) -> None:
-        cell.update({"id": cell_id(workload, users, rtt, source), "workload": workload, "users": users,
-                     "rtt_ms": rtt, "source": source, "round": round_})  # fmt: skip
-        cell.pop("_records", None)
+    def add(
+        workload: str, users: int, cond: LinkConditions, source: str, round_: int, cell: dict[str, Any]
+    ) -> None:
+        cell.update({"id": cell_id(workload, users, cond.rtt_ms, source, cond.loss_pct), "workload": workload,
+                     "users": users, "rtt_ms": cond.rtt_ms, "loss_pct": cond.loss_pct, "source": source,
+                     "round": round_})  # fmt: skip
+        records = cell.pop("_records", None)
+        if once and source == SERVER_ONLY and records:
+            for r in records:
+                references.setdefault(workload, {}).setdefault(r.prompt_index, r.text)
         cells.append(cell)
 
-    async def attempt(
-        workload: str, users: int, rtt: float, source: str, round_: int, measurement: Any
-    ) -> None:
+    async def attempt(workload: str, users: int, cond: LinkConditions, source: str, round_: int,
+                      measurement: Any) -> None:  # fmt: skip
         """Await one cell's measurement (a coroutine); a failure is recorded in the cell and the grid goes on."""
         try:
             cell = await measurement
         except Exception as e:  # one broken cell must not end the run
-            logger.exception("cell %s failed", cell_id(workload, users, rtt, source))
+            logger.exception("cell %s failed", cell_id(workload, users, cond.rtt_ms, source, cond.loss_pct))
             cell = {"error": f"{type(e).__name__}: {e}", **_EMPTY_CELL}
-        add(workload, users, rtt, source, round_, cell)
+        add(workload, users, cond, source, round_, cell)
 
-    edges: dict[tuple[str, float, str], Any] = {}  # one edge per source, RTT and workload, for the whole run
+    edges: dict[tuple, Any] = {}  # one edge per source and workload (and RTT, in-process) for the whole run
     learned: dict[str, list[list[int]]] = {}  # per workload, the history's outputs (suffix source)
 
-    async def reset_suffix_cache(edge: Any, workload: str, tag: str) -> None:
-        if workload not in learned:  # the history runs once, through the first suffix edge
-            edge.suffix_cache.clear()
-            for i, p in enumerate(history[workload]):
-                await bench.edge_request(edge, i, p, cfg.max_tokens[workload], f"history-{tag}-{i}")
-            learned[workload] = edge.suffix_cache.outputs()
+    async def reset_suffix_cache(edge: Any, workload: str) -> None:
+        if workload not in learned:  # the history runs once, on the server alone (greedy: the same outputs)
+            m = cfg.max_tokens[workload]
+            recs = await asyncio.gather(
+                *(bench.http_request(i, p, m) for i, p in enumerate(history[workload]))
+            )
+            learned[workload] = [edge.tokenizer.encode(r.text) for r in recs]
         edge.suffix_cache.clear()
         for out in learned[workload]:
             edge.suffix_cache.add(out)
 
-    async def edge_cell(source: str, rtt: float, workload: str, users: int, tag: str) -> dict[str, Any]:
-        key = (source, rtt, workload)
+    async def edge_cell(
+        source: str, cond: LinkConditions, workload: str, users: int, tag: str
+    ) -> dict[str, Any]:
+        key = (source, workload) if link is not None else (source, cond.rtt_ms, workload)
         if key not in edges:  # created on first use and warmed by one short request
-            delay = 0.0 if netem is not None else rtt / 2
-            edge = EdgeEngine(
-                _edge_config(bench.spec_target, bench.model, source, delay, cfg.max_draft_tokens)
+            delay = 0.0 if link is not None else cond.rtt_ms / 2
+            edge = await asyncio.to_thread(
+                EdgeEngine, _edge_config(bench.spec_target, bench.model, source, delay, cfg.max_draft_tokens)
             )
             edges[key] = edge
             await bench.edge_request(edge, 0, prompts[workload][0], 4, f"warm-{tag}")
-        if source == "suffix":
-            await reset_suffix_cache(edges[key], workload, tag)
-        m = cfg.max_tokens[workload]
-        return await bench.measure(users, prompts[workload], m, edges[key], tag, references[workload])
+        if edges[key].suffix_cache is not None:
+            await reset_suffix_cache(edges[key], workload)
+        n = cfg.cell_prompts(users, len(prompts[workload]))
+        return await bench.measure(users, prompts[workload][:n], cfg.max_tokens[workload], edges[key], tag,
+                                   references.get(workload, {}), once)  # fmt: skip
 
-    # Peers back to back (server-only, then every source at every RTT) so load drift hits them alike;
-    # the whole grid again in each round.
+    async def server_cell(workload: str, users: int) -> dict[str, Any]:
+        n = cfg.cell_prompts(users, len(prompts[workload]))
+        ref = dict(references.get(workload, {}))
+        return await bench.measure(
+            users, prompts[workload][:n], cfg.max_tokens[workload], None, "so", ref, once
+        )
+
+    # Peers back to back (server-only, then every source) so load drift hits them alike; the whole grid
+    # again in each round.
     try:
         for workload in cfg.workloads:
-            # Warm-up: every prompt's prefill into the prefix cache; then the 1-user references.
-            if netem is not None and netem.rtt_ms != 0:
-                netem.set_rtt(0.0)
+            # Warm-up: every prompt's prefill into the prefix cache; then (unless once) the 1-user references.
+            if link is not None:
+                link.set_conditions(LinkConditions())
             progress.update(task, description=f"{workload}: warm-up and references")
             for i, p in enumerate(prompts[workload]):
                 await bench.http_request(i, p, 2)
-            ref = await bench.measure(1, prompts[workload], cfg.max_tokens[workload], None, "ref", None)
-            references[workload] = {r.prompt_index: r.text for r in ref["_records"]}
+            if not once:
+                ref = await bench.measure(1, prompts[workload], cfg.max_tokens[workload], None, "ref", None)
+                references[workload] = {r.prompt_index: r.text for r in ref["_records"]}
             progress.advance(task)
             for round_ in range(cfg.rounds):
                 for users in cfg.users:
-                    for rtt in cfg.rtts_ms:
-                        if netem is not None and netem.rtt_ms != rtt:
-                            netem.set_rtt(rtt)
-                        where = f"round {round_ + 1}/{cfg.rounds} {workload} u{users} rtt{rtt:g}"
-                        if netem is not None or rtt == 0:
+                    for cond in conditions:
+                        if link is not None and link.conditions != cond:
+                            link.set_conditions(cond)
+                        where = f"round {round_ + 1}/{cfg.rounds} {workload} u{users} {cond.label}"
+                        if link is not None or cond.rtt_ms == 0:
                             progress.update(task, description=f"{where} {SERVER_ONLY}")
-                            await attempt(workload, users, rtt, SERVER_ONLY, round_, bench.measure(
-                                users, prompts[workload], cfg.max_tokens[workload], None, "so", references[workload]))  # fmt: skip
+                            await attempt(
+                                workload, users, cond, SERVER_ONLY, round_, server_cell(workload, users)
+                            )
                             progress.advance(task)
                         for source in cfg.sources_at(users):
                             progress.update(task, description=f"{where} {source}")
-                            tag = f"{workload}-u{users}-r{rtt:g}-{source}-{round_}"
-                            await attempt(workload, users, rtt, source, round_,
-                                          edge_cell(source, rtt, workload, users, tag))  # fmt: skip
+                            tag = f"{workload}-u{users}-{cond.label}-{source}-{round_}"
+                            await attempt(workload, users, cond, source, round_,
+                                          edge_cell(source, cond, workload, users, tag))  # fmt: skip
                             progress.advance(task)
     finally:
         for edge in edges.values():
             await edge.shutdown()
-    if netem is None:  # server-only at RTT > 0, derived from 0 ms
+    if link is None:  # server-only at RTT > 0, derived from 0 ms
         for c in [c for c in cells if c["source"] == SERVER_ONLY and c["rtt_ms"] == 0]:
             for rtt in cfg.rtts_ms:
                 if rtt > 0:
@@ -906,7 +945,8 @@ async def run_grid(cfg: BenchConfig, bench: Bench, netem: NetemLink | None, prog
     compare_to_server_only(cells)
     merged = merge_rounds(cells)
     order = {w: i for i, w in enumerate(cfg.workloads)}
-    merged.sort(key=lambda c: (order[c["workload"]], c["users"], c["rtt_ms"], c["source"] != SERVER_ONLY))
+    merged.sort(key=lambda c: (order[c["workload"]], c["users"], c.get("loss_pct", 0.0), c["rtt_ms"],
+                               c["source"] != SERVER_ONLY))  # fmt: skip
     return merged
 
 
@@ -923,8 +963,8 @@ def print_tables(cells: list[dict[str, Any]], console: Console) -> None:
         t = Table(
             title=f"spec_edge — {workload} prompts (medians; ratios vs server-only, same users and RTT)"
         )
-        for col in ("users", "RTT ms", "mode / source", "server tok/s", "x server-only", "ITL ms", "ITL vs SO",
-                    "TTFT ms", "accept len", "accept rate", "bytes/round", "lossless"):  # fmt: skip
+        for col in ("users", "link", "mode / source", "server tok/s", "x server-only", "ITL ms", "ITL vs SO",
+                    "TTFT ms", "decision ms", "accept len", "accept rate", "bytes/round", "lossless"):  # fmt: skip
             t.add_column(col, justify="left" if col == "mode / source" else "right")
         for c in (c for c in cells if c["workload"] == workload):
             e = c.get("edge") or {}
@@ -935,11 +975,29 @@ def print_tables(cells: list[dict[str, Any]], console: Console) -> None:
             ]
             ratio = c.get("throughput_ratio") if c["source"] != SERVER_ONLY else None
             itl_ch = c.get("itl_change_pct") if c["source"] != SERVER_ONLY else None
-            t.add_row(str(c["users"]), f"{c['rtt_ms']:g}", mode, _fmt(c.get("server_throughput_tok_s"), ".1f"),
+            link = LinkConditions(c["rtt_ms"], c.get("loss_pct", 0.0)).label
+            t.add_row(str(c["users"]), link, mode, _fmt(c.get("server_throughput_tok_s"), ".1f"),
                       _fmt(ratio, ".2f", "x"), _fmt(c.get("itl_ms"), ".1f"), _fmt(itl_ch, "+.0f", "%"),
-                      _fmt(c.get("ttft_ms"), ".0f"), _fmt(e.get("mean_acceptance_length"), ".2f"),
+                      _fmt(c.get("ttft_ms"), ".0f"), _fmt(c.get("decision_ms"), ".0f"),
+                      _fmt(e.get("mean_acceptance_length"), ".2f"),
                       _fmt(e.get("acceptance_rate"), ".2f"), _fmt(e.get("bytes_per_round"), ".0f"), lossless)  # fmt: skip
         console.print(t)
+
+
+def print_draft_model_goals(goals: dict[str, Any], console: Console) -> None:
+    """Issue 24's goals for one draft-model source, a line per cell."""
+
+    def mark(ok: bool) -> str:
+        return "[green]met[/]" if ok else "[red]not met[/]"
+
+    console.print(f"draft-model goals for {goals['source']} ({goals['definition']}):")
+    for r in goals["cells"]:
+        console.print(f"  {r['id']}: {_fmt(r['throughput_ratio'], '.2f', 'x')} (goal {r['throughput_goal']}x: "
+                      f"{mark(r['throughput_met'])}), ITL {_fmt(r['itl_change_pct'], '+.0f', '%')} "
+                      f"({mark(r['itl_met'])}), decision {_fmt(r['decision_change_pct'], '+.0f', '%')}, "
+                      f"lossless {r['lossless']}")  # fmt: skip
+    console.print(f"  throughput {mark(goals['throughput_met'])}, ITL {mark(goals['itl_met'])}, "
+                  f"lossless {mark(goals['lossless'])}")  # fmt: skip
 
 
 def print_goals(goals: dict[str, Any], console: Console) -> None:
@@ -981,19 +1039,46 @@ def _edge_settings(cfg: BenchConfig, model: str) -> dict[str, Any]:
     return settings
 
 
-def _start_server(model: str, extra_args: list[str], netem: NetemLink | None) -> Any:
-    from splitsecond.serving.server.launcher import ServerProcess, find_free_port, start_server_subprocess
+SERVER_CPU, EDGE_CPU = 0, 1
+"""With ``pin``: the server's core, and the core of this process (the edges) and the link's relay."""
 
-    if netem is None:
-        return start_server_subprocess(model, extra_args=extra_args)
+#: ``--preset qwen``: Qwen2.5-Coder-0.5B drafting on the edge for a Qwen2.5-Coder-1.5B server (issue 24).
+QWEN_PRESET: dict[str, Any] = {
+    "model": "qwen2.5-coder-1.5b",
+    "source": "model:qwen2.5-coder-0.5b",
+    "config": {
+        "users": (1, 4, 8),
+        "rtts_ms": (14.0,),
+        "max_tokens": {"general": 20, "agent": 20},
+        "prompts": 8,
+        "history": 4,
+        "rounds": 1,
+        "requests_per_user": 1,
+        "min_requests": 3,
+        "pin": True,
+    },  # fmt: skip
+    "quick": {"users": (1, 4), "max_tokens": {"general": 12, "agent": 12}, "prompts": 4, "history": 2},
+    "server_args": ["--dtype", "float32"],
+}
+
+
+def _start_server(model: str, extra_args: list[str], link: NetLink | None, pin: bool) -> Any:
+    from splitsecond.serving.server.launcher import ServerProcess, find_free_port
+
+    host = link.server_ip if link is not None else "127.0.0.1"
     port = find_free_port()
-    args = [*netem.command_prefix(), sys.executable, "-c", "from splitsecond.cli import main; main()", "serve",
-            model, "--host", netem.server_ip, "--port", str(port), *extra_args]  # fmt: skip
+    args = [sys.executable, "-c", "from splitsecond.cli import main; main()", "serve", model, "--host", host,
+            "--port", str(port), *extra_args]  # fmt: skip
+    if pin:
+        args = ["taskset", "-c", str(SERVER_CPU), *args, "--num-threads", "1"]
+    if link is not None:
+        args = [*link.command_prefix(), *args]
     env = dict(os.environ)
     env.pop("SPLITSECOND_API_KEY", None)
-    server = ServerProcess(args, netem.server_ip, port, None, env)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    server = ServerProcess(args, host, port, None, env)
     try:
-        server.wait_ready(300.0)
+        server.wait_ready(600.0)
     except BaseException:
         server.stop()
         raise
@@ -1001,9 +1086,13 @@ def _start_server(model: str, extra_args: list[str], netem: NetemLink | None) ->
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
-    """The :class:`BenchConfig` of the command line (``--quick`` shrinks the grid)."""
+    """The :class:`BenchConfig` of the command line (``--quick`` shrinks the grid, ``--preset`` picks one)."""
     kw: dict[str, Any] = {"network": args.network}
-    if args.quick:
+    if args.preset == "qwen":
+        kw.update(QWEN_PRESET["config"], sources=(QWEN_PRESET["source"],))
+        if args.quick:
+            kw.update(QWEN_PRESET["quick"])
+    elif args.quick:
         kw.update(users=(1, 4), max_tokens={"general": 32, "agent": 16}, prompts=8, history=8, rounds=1)
     if args.rounds is not None:
         kw["rounds"] = args.rounds
@@ -1011,33 +1100,74 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         kw["sources"] = tuple(s.strip() for s in args.sources.split(","))
     if args.workloads:
         kw["workloads"] = tuple(w.strip() for w in args.workloads.split(","))
+    if args.pin is not None:
+        kw["pin"] = args.pin
+    if args.loss is not None:
+        kw["loss_pct"] = args.loss
     try:
         if args.users:
             kw["users"] = tuple(int(u) for u in args.users.split(","))
         if args.rtts:
             kw["rtts_ms"] = tuple(float(r) for r in args.rtts.split(","))
+        if args.lossy_rtts:
+            kw["lossy_rtts_ms"] = tuple(float(r) for r in args.lossy_rtts.split(","))
+        if args.max_tokens:
+            kw["max_tokens"] = dict.fromkeys(WORKLOADS, int(args.max_tokens))
     except ValueError:
         raise ValueError(
-            f"--users and --rtts take comma-separated numbers, got {args.users!r}, {args.rtts!r}"
+            f"--users, --rtts, --lossy-rtts and --max-tokens take (comma-separated) numbers, got {args.users!r}, "
+            f"{args.rtts!r}, {args.lossy_rtts!r}, {args.max_tokens!r}"
         ) from None
     return BenchConfig(**kw)
+
+
+def _terminate_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so the link's namespace and the server are cleaned up on the way out."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(f"terminated by signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print the tables, write the JSON; returns the results."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="users 1 and 4, 8 prompts, shorter outputs (~1 min)")
-    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--preset", choices=("qwen",), default=None,
+                    help="qwen: Qwen2.5-Coder-0.5B drafting for a Qwen2.5-Coder-1.5B server in float32, server "
+                    "and edges pinned to one core each, users 1,4,8 at 14 ms (one workload per run fits ~10 min; "
+                    "quick: users 1,4, 4 prompts)")  # fmt: skip
+    ap.add_argument(
+        "--model", default=None, help="served model (default smollm2-135m; qwen preset: the 1.5B)"
+    )
     ap.add_argument("--sources", default=None, help="comma-separated draft sources (default: prompt-lookup,"
                     f"suffix,self:{SELF_LAYERS},model; 'model' only at 1 user)")  # fmt: skip
     ap.add_argument("--workloads", default=None, help="comma-separated: general, agent (default both)")
     ap.add_argument("--users", default=None, help="comma-separated user counts (default 1,4,8; quick 1,4)")
-    ap.add_argument("--rtts", default=None, help="comma-separated RTTs in ms, 0 included (default 0,14)")
+    ap.add_argument(
+        "--rtts", default=None, help="comma-separated RTTs in ms (default 0,14; in-process needs 0)"
+    )
+    ap.add_argument(
+        "--lossy-rtts", default=None, help="RTTs measured again with --loss %% loss (real links only)"
+    )
+    ap.add_argument(
+        "--loss", type=float, default=None, help="packet loss %% per direction of --lossy-rtts (1)"
+    )
+    ap.add_argument("--max-tokens", default=None, help="output tokens per request, every workload")
+    ap.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="server on CPU 0 (one thread), edges on CPU 1 (default: on with --preset qwen)",
+    )
     ap.add_argument(
         "--network",
         default="auto",
         choices=("auto", "netem", "in-process"),
-        help="network emulation: netem where the kernel has it (auto), required, or in-process",
+        help="network emulation: a real link where this machine allows one (auto: tc netem, else a TUN "
+        "relay), a real link required (netem), or in-process delays",
     )
     ap.add_argument(
         "--rounds", type=int, default=None, help="times the grid is measured (default 3; quick 1)"
@@ -1050,33 +1180,59 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cfg = config_from_args(args)
     except ValueError as e:
         ap.error(str(e))
+    model = args.model or (QWEN_PRESET["model"] if args.preset == "qwen" else "smollm2-135m")
+    if args.preset == "qwen":
+        args.server_arg = [*QWEN_PRESET["server_args"], *args.server_arg]
+    _terminate_on_sigterm()
+    if cfg.pin:
+        if (os.cpu_count() or 1) < 2:
+            ap.error("--pin needs two CPUs")
+        os.sched_setaffinity(0, {EDGE_CPU})
+        import torch
+
+        torch.set_num_threads(1)
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=170)
     t_start = time.perf_counter()
     if cfg.network == "in-process":
-        use_netem, why = False, "in-process emulation requested (--network in-process)"
+        method, why = None, "in-process emulation requested (--network in-process)"
     else:
-        use_netem, why = probe_netem()
-        if not use_netem and cfg.network == "netem":
-            raise SystemExit(f"--network netem: netem is unavailable here ({why})")
+        remove_stale()
+        method, why = probe_network()
+        if method is None and cfg.network == "netem":
+            raise SystemExit(f"--network netem: no real link can be made here ({why})")
+    if method is None and 0 not in cfg.rtts_ms:  # in-process: server-only is measured at 0 ms and derived
+        cfg = dataclasses.replace(cfg, rtts_ms=(0.0, *cfg.rtts_ms))
+    how = {
+        "netem": "server in its own network namespace behind a veth pair, tc netem delay RTT/2 (and the loss) "
+        "on each end",
+        "tun-relay": "server in its own network namespace behind a pair of TUN devices; a relay process "
+        "(benchmarks.netem, pinned beside the edges, nice -10) holds every IP packet RTT/2 in each direction "
+        "and drops loss_pct % of them (kernel TCP retransmits); the relay's timers are accurate to ~1 ms",
+    }
     emulation = {
-        "method": "netem" if use_netem else "in-process",
+        "method": method or "in-process",
         "reason": why,
-        "how": "server in its own network namespace behind a veth pair, netem delay RTT/2 on each end"
-        if use_netem
+        "lossy_conditions": "measured" if method else "skipped (in-process delays cannot drop packets)",
+        "how": how[method]
+        if method
         else "EdgeConfig.one_way_delay_ms = RTT/2: every edge<->server message is held RTT/2 in each direction "
         "(asyncio.sleep; drafting continues meanwhile); server-only rows at RTT > 0 derived from 0 ms "
         "(ITL and server throughput unchanged, TTFT + RTT) because the server streams without waiting for "
         "the client",
     }
     console.print(f"network emulation: {emulation['method']} ({why})")
+    if cfg.pin:
+        console.print(
+            f"pinned: server on CPU {SERVER_CPU} (1 torch thread), edges and relay on CPU {EDGE_CPU}"
+        )
 
     from splitsecond.serving.loader.model_loader import load_tokenizer
     from splitsecond.serving.server.launcher import find_free_port
 
-    tokenizer = load_tokenizer(args.model)
+    tokenizer = load_tokenizer(model)
     built = {w: build_prompts(w, tokenizer, cfg.prompts, cfg.history) for w in cfg.workloads}
     history = {w: h for w, (h, _) in built.items()}
     prompts = {w: p for w, (_, p) in built.items()}
@@ -1086,13 +1242,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "spec_edge",
         "date": dt.datetime.now(dt.UTC).isoformat(),
         "machine": machine_info(),
-        "model": args.model,
+        "model": model,
+        "preset": args.preset,
         "quick": args.quick,
         "config": {
             **dataclasses.asdict(cfg),
             "server_args": server_args,
-            "server_threads": "torch default (one per core) — the server gets the whole machine",
-            "edge": _edge_settings(cfg, args.model),
+            "server_threads": f"1, pinned to CPU {SERVER_CPU}; the edges (this process) on CPU {EDGE_CPU}"
+            if cfg.pin
+            else "torch default (one per core) — the server gets the whole machine",
+            "edge": _edge_settings(cfg, model),
             "sampling": "temperature 0 (greedy), EOS honoured",
         },  # fmt: skip
         "network_emulation": emulation,
@@ -1136,25 +1295,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ],
         "prompts": {w: [p[-160:] for p in ps] for w, ps in prompts.items()},
     }
+    if cfg.pin:
+        results["notes"].insert(0, f"Server and edges are separate processes pinned to separate cores: the server on "
+            f"CPU {SERVER_CPU} with one torch thread, this process (every edge, the users) on CPU {EDGE_CPU} with "
+            "one torch thread; all of a cell's edges share that one core (a deployment drafts on each agent's "
+            "own device), so drafting for several users queues there.")  # fmt: skip
     with contextlib.ExitStack() as stack:
-        netem = stack.enter_context(NetemLink()) if use_netem else None
-        server = stack.enter_context(_start_server(args.model, server_args, netem))
+        link = stack.enter_context(NetLink(method, {EDGE_CPU} if cfg.pin else None)) if method else None
+        server = stack.enter_context(_start_server(model, server_args, link, cfg.pin))
         spec_target = f"{server.host}:{spec_port}"
 
         async def go() -> list[dict[str, Any]]:
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
             async with httpx.AsyncClient(timeout=600, limits=limits) as http:
-                bench = Bench(server.base_url, spec_target, args.model, http)
+                bench = Bench(server.base_url, spec_target, model, http)
                 with Progress(console=console, transient=True) as progress:
-                    return await run_grid(cfg, bench, netem, progress, prompts, history)
+                    return await run_grid(cfg, bench, link, progress, prompts, history)
 
         cells = asyncio.run(go())
     results["cells"] = cells
     results["goals"] = evaluate_goals(cells)
     results["goals_with_model_upper_bound"] = evaluate_goals(cells, exclude=())
+    draft_models = [s for s in cfg.sources if s.startswith("model:")]
+    results["draft_model_goals"] = {s: evaluate_draft_model_goals(cells, s) for s in draft_models}
     results["duration_s"] = time.perf_counter() - t_start
     print_tables(cells, console)
     print_goals(results["goals"], console)
+    for goals in results["draft_model_goals"].values():
+        print_draft_model_goals(goals, console)
     ub = results["goals_with_model_upper_bound"]
     console.print(f"with the 'model' upper bound included: best throughput "
                   f"{_fmt(ub['server_throughput_ratio_at_14ms']['best'], '.2f', 'x')} "

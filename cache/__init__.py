@@ -9,6 +9,8 @@ by a cheap model instead of a new plan from the large one.
 * :func:`register` — the LiteLLM provider ``apc/<model>`` (:mod:`.layer`, imports LiteLLM);
   :func:`ensure_registered` — the same on a store path, once per process (entry points);
 * :class:`PlanFeedback` — reports segment outcomes from any agent (:mod:`.feedback`);
+* :class:`RuleFirstKeywordExtractor` with :func:`rules_for` an env — keywords from the observation
+  text by rules, the cheap model only when no rule matches (:mod:`.rule_first`, :mod:`.situation_rules`);
 * stores (:mod:`.stores`): :class:`SQLiteStore` (embedded, WAL) and ``RedisStore`` (shared);
 * parts, one per module: :mod:`.keys`, :mod:`.template`, :mod:`.matcher`, :mod:`.embedder`,
   :mod:`.adapter`, :mod:`.policy`, :mod:`.singleflight`, :mod:`.metrics`, :mod:`.client`.
@@ -33,7 +35,9 @@ from splitsecond.cache.matcher import Match, Matcher, MatcherConfig
 from splitsecond.cache.metrics import CacheMetrics
 from splitsecond.cache.plan_cache import PlanCache, PlannerReply, PlanResult
 from splitsecond.cache.policy import CachePolicy, InsertCriterion, Outcome
+from splitsecond.cache.rule_first import RuleFirstKeywordExtractor
 from splitsecond.cache.singleflight import AsyncSingleFlight, SingleFlight
+from splitsecond.cache.situation_rules import rules_for
 from splitsecond.cache.stores import PlanEntry, PlanStore, SQLiteStore, default_db_path, open_store
 from splitsecond.cache.template import LLMTemplateExtractor, RuleTemplateExtractor
 
@@ -75,6 +79,7 @@ __all__ = [
     "PlanResult",
     "PlanStore",
     "PlannerReply",
+    "RuleFirstKeywordExtractor",
     "RuleKeywordExtractor",
     "RuleTemplateExtractor",
     "SQLiteStore",
@@ -86,5 +91,6 @@ __all__ = [
     "normalize_keyword",
     "open_store",
     "register",
+    "rules_for",
     "token_overlap",
 ]

@@ -165,11 +165,15 @@ class RuleKeywordExtractor:
         if not normalize_keyword(self.default):
             raise ValueError(f"default keyword {self.default!r} is empty after normalisation")
 
+    def match(self, situation: str) -> KeywordResult | None:
+        """The keyword of the matching rules, or ``None`` when no rule matches (no default)."""
+        tokens = [tok for pat, tok in self.rules if re.search(pat, situation, re.IGNORECASE)]
+        keyword = normalize_keyword(" ".join(tokens))
+        return KeywordResult(keyword, Usage(), "rules") if keyword else None
+
     def extract(self, situation: str, client: ModelClient | None = None) -> KeywordResult:
         """The tokens of the matching rules (``client`` is ignored)."""
-        tokens = [tok for pat, tok in self.rules if re.search(pat, situation, re.IGNORECASE)]
-        keyword = normalize_keyword(" ".join(tokens)) or normalize_keyword(self.default)
-        return KeywordResult(keyword, Usage(), "rules")
+        return self.match(situation) or KeywordResult(normalize_keyword(self.default), Usage(), "rules")
 
     async def aextract(self, situation: str, client: ModelClient | None = None) -> KeywordResult:
         """Same as :meth:`extract`."""

@@ -18,6 +18,7 @@ demoted and eventually removed. TTL and an LRU size bound keep the store fresh a
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -192,6 +193,13 @@ class PlanCache:
         self._count(
             lookups=1, keyword_tokens=_planner_tokens(keyword.usage), semantic_rejected=found.rejected
         )
+        if found.match is not None and found.match.entry.scope != scope:  # a store must never do this
+            logger.error(
+                "the store returned a template of scope %r for scope %r; refused",
+                found.match.entry.scope,
+                scope,
+            )
+            found.match = None
         if found.match is None:
             self._count(misses=1)
             return None
@@ -504,4 +512,15 @@ class PlanCache:
 
 
 def _plan_key(plan: str) -> str:
-    return " ".join(plan.split())
+    """A plan's key for :meth:`PlanCache.report_plan`: whitespace-insensitive, and a JSON step plan
+    (``{"steps": ["LP", "HP"]}``, what a constrained plan-follow call answers) keyed as the agent
+    shows it (``LP, HP``)."""
+    text = " ".join(plan.split())
+    if text.startswith("{"):
+        try:
+            steps = json.loads(text).get("steps")
+        except (ValueError, AttributeError):
+            steps = None
+        if isinstance(steps, list) and steps and all(isinstance(x, str) for x in steps):
+            return " ".join(", ".join(steps).split())
+    return text

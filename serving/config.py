@@ -10,7 +10,9 @@ from splitsecond.serving.kvtier.config import SWAP_POLICIES, SwapTierConfig
 
 _DTYPES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
 _DEVICES = ("auto", "cpu", "cuda")
-_PACKINGS = ("auto", "none", "fp16", "int4")
+_PACKINGS = ("auto", "none", "fp16", "int4", "quant")
+PRECISIONS = ("source", "bf16", "int8", "int4")
+"""``EngineConfig.precision`` values (besides ``mixed:<target>``)."""
 
 
 @functools.cache
@@ -57,6 +59,13 @@ class EngineConfig:
     ``dtype`` weights). "auto" is "fp16" on CPU with fp32 (decode is memory-bound there: measured 1.6x
     faster decode, logits within 1.2e-3 of fp32), "int4" on CPU with bf16/fp16, whose 4-bit copies are
     made only if the checkpoint is already on a 4-bit grid (a Q4_1 GGUF, so nothing is lost), else "none".
+    "quant" (float32 activations): SplitSecond's CPU kernels (``serving.kernels``) over the GGUF's own
+    4-bit / 8-bit weights, re-encoded exactly; "auto" picks it for ``precision`` "int8" / "int4" only:
+    on the AVX2 dev box it decoded 1.15x faster than "fp16" and started 5x faster, but its float32
+    GEMM lost to FBGEMM's at prefill (a StreetFighter decision 473 against 230 ms) and at 16 rows
+    (``benchmarks/results/engine_kernels.json``), and agent traffic is mostly prefill. ``precision`` says which weights a model is served at: "source" (the checkpoint's own),
+    "int8" / "int4" (every projection quantised to 8 / 4 bits, via the kernels) or "bf16" (16-bit
+    dense weights: fp16-packed on a CPU without native bf16); "mixed:<target>" is reserved.
     ``num_threads`` sets ``torch.set_num_threads`` on CPU. None uses every core this process may run
     on: on an idle 2-core machine, 2 threads against 1 measured 1.8x throughput at 16 concurrent
     requests and 0.6x decision latency. On a machine busy with other work set it lower: there a
@@ -64,7 +73,9 @@ class EngineConfig:
     descheduled sibling).
 
     KV tier (``serving.kvtier``): ``kv_swap_policy`` is what a preempted sequence's KV becomes when the
-    cache is full — "recompute" (dropped, recomputed later), "dram" (parked in a host-memory pool of
+    cache is full — "auto" (the default: "flash" where the zone's folder is writable, the zone sized
+    from its free disk up to ``kv_swap_size_mb``, else "recompute"; see ``kvtier.auto``), "recompute"
+    (dropped, recomputed later), "dram" (parked in a host-memory pool of
     ``kv_dram_swap_mb``) or "flash" (parked in a flash zone of ``kv_swap_size_mb`` at ``kv_swap_path``:
     a file, or a block device used as is; None makes a file in the temp directory, deleted by
     ``LLMEngine.close()``). The zone file is fully preallocated at start-up (a full disk shows then, not
@@ -73,7 +84,7 @@ class EngineConfig:
     less: see ``kvtier.flash_zone.DEFAULT_SEGMENT_BYTES``). A zone that cannot be created logs a warning
     and the engine serves with recompute. With a tier and prefix caching, ``kv_spill_prefix_cache`` also
     spills cold prefix-cache blocks there on eviction (at most half the tier) and restores them on a
-    prefix hit.
+    prefix hit. ``kv_swap_io_backend`` is the zone's I/O path: "auto", "posix" or "kvikio".
 
     Speculative sessions (``serving.speculative``, an edge drafts and the engine verifies): a draft has
     at most ``spec_max_draft_tokens`` tokens, and the engine advises each edge a draft length so that
@@ -97,9 +108,11 @@ class EngineConfig:
     seed: int = 0
     num_threads: int | None = None
     weight_packing: str = "auto"
-    kv_swap_policy: str = "recompute"
+    precision: str = "source"
+    kv_swap_policy: str = "auto"
     kv_swap_path: str | None = None
     kv_swap_size_mb: int = 1024
+    kv_swap_io_backend: str = "auto"
     kv_dram_swap_mb: int = 1024
     kv_spill_prefix_cache: bool = True
     spec_max_draft_tokens: int = 8
@@ -156,6 +169,16 @@ class EngineConfig:
             bad(f"spec_batch_hold_ms must be in [0, 1000], got {self.spec_batch_hold_ms!r}")
         if self.weight_packing not in _PACKINGS:
             bad(f"weight_packing must be one of {_PACKINGS}, got {self.weight_packing!r}")
+        if not isinstance(self.precision, str) or (
+            self.precision not in PRECISIONS and not self.precision.startswith("mixed:")
+        ):
+            bad(f"precision must be one of {PRECISIONS} or 'mixed:<target>', got {self.precision!r}")
+        if self.precision.startswith("mixed:"):
+            bad("precision 'mixed:<target>' is not implemented yet; use source, bf16, int8 or int4")
+        if self.precision in ("int8", "int4") and self.weight_packing not in ("auto", "quant"):
+            bad(f"precision={self.precision!r} is served by weight_packing 'quant' (or 'auto')")
+        if self.weight_packing == "quant" and self.precision == "bf16":
+            bad("weight_packing='quant' keeps quantised weights; it cannot serve precision='bf16'")
         if self.kv_swap_policy not in SWAP_POLICIES:
             bad(f"kv_swap_policy must be one of {SWAP_POLICIES}, got {self.kv_swap_policy!r}")
         if self.kv_swap_path is not None:
@@ -181,6 +204,7 @@ class EngineConfig:
             size_mb=self.kv_swap_size_mb,
             dram_mb=self.kv_dram_swap_mb,
             staging_mb=min(64, self.kv_swap_size_mb),  # never more bounce memory than zone
+            io_backend=self.kv_swap_io_backend,
         )
 
     def resolved_num_threads(self) -> int:
@@ -201,12 +225,16 @@ class EngineConfig:
         return max(1, cores)
 
     def resolved_weight_packing(self, dtype=None) -> str | None:
-        """'fp16', 'int4' or None (plain weights in ``dtype``, by default ``resolved_dtype()``).
+        """'quant', 'fp16', 'int4' or None (plain weights in ``dtype``, by default ``resolved_dtype()``).
 
         "int4" from "auto" is applied only if the weights are already on a 4-bit grid (the engine checks).
+        "quant" (SplitSecond's CPU kernels over the GGUF's own quantised weights, ``serving.kernels``)
+        is what "auto" picks on CPU with float32 activations for ``precision`` "int8" / "int4"; a model
+        that cannot take it (no GGUF) falls back to "fp16".
         """
         if self.weight_packing == "none":
             return None
+        from splitsecond.serving.kernels.ops import kernels_available
         from splitsecond.serving.layers.int4_weight import int4_available
         from splitsecond.serving.layers.linear import packing_available
 
@@ -214,7 +242,18 @@ class EngineConfig:
         on_cpu = self.resolved_device() == "cpu"
         cpu_fp32 = on_cpu and str(dtype) == "torch.float32"
         cpu_half = on_cpu and str(dtype) in ("torch.bfloat16", "torch.float16")
+        if self.precision in ("int8", "int4") and not (cpu_fp32 and kernels_available()):
+            raise ValueError(
+                f"precision={self.precision!r} needs the CPU kernels: device cpu, dtype float32 and a "
+                "C++ compiler at set-up (see serving.kernels.build)"
+            )
+        if self.weight_packing == "quant":
+            if not cpu_fp32 or not kernels_available():
+                raise ValueError("weight_packing='quant' needs device cpu, dtype float32 and the CPU kernels")
+            return "quant"
         if self.weight_packing == "auto":
+            if cpu_fp32 and self.precision in ("int8", "int4"):
+                return "quant"
             if cpu_fp32 and packing_available():
                 return "fp16"
             return "int4" if cpu_half and int4_available() else None

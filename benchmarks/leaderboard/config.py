@@ -16,6 +16,7 @@
     model = "qwen2.5-coder-0.5b"  # a ladder short name or a path
     port = "auto"                 # or a fixed port, e.g. 8001
     args = ["--dtype", "float32"] # further `splitsecond serve` options
+    precision = "int4"            # optional: source, bf16, int8 or int4 (`serve --precision`)
     timeout_s = 600               # how long it may take to come up
 
     [envs.streetfighter]
@@ -49,7 +50,9 @@
 
 ``{serve}`` means the server of ``leaderboard.serve`` or, without it, the only ``[[serve]]`` entry;
 ``{serve:<name>}`` a ``[[serve]]`` entry by name (``leaderboard.serve`` is the entry named after its
-model). The runner starts only the servers the unplayed matches need.
+model). The runner starts only the servers the unplayed matches need. A ``[stack]`` table (see
+:mod:`.stack`) gives the servers their KV tier and adds edges (``{edge:<name>}`` in a spec: the
+worker's own edge) and the plan cache's store and adapter.
 
 :func:`load_config` reads and validates a file; :meth:`LeaderboardConfig.validate` builds every
 agent, latency model and env once, so a bad entry is reported before any match runs, with a
@@ -65,14 +68,21 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from splitsecond.agents.arena.config import MODES
+
+if TYPE_CHECKING:
+    from splitsecond.benchmarks.leaderboard.stack import StackConfig, StackEdge
 
 SERVE_PLACEHOLDER = "{serve}"
 """Written in an agent spec, replaced by the embedded server's ``api_base`` at run time."""
 
 _SERVE_REF_RE = re.compile(r"\{serve(?::([^{}]*))?\}")
+_EDGE_REF_RE = re.compile(r"\{edge:([^{}]*)\}")
+
+EDGE_PREFIX = "edge:"
+"""Key prefix of an edge's ``api_base`` in an ``api_bases`` mapping (``edge:<name>``)."""
 
 DEFAULT_SERVE = ""
 """The server name that stands for the bare ``{serve}`` in an ``api_bases`` mapping."""
@@ -135,15 +145,22 @@ def serve_refs(spec: str) -> list[str]:
     return list(dict.fromkeys((m.group(1) or DEFAULT_SERVE).strip() for m in _SERVE_REF_RE.finditer(spec)))
 
 
+def edge_refs(spec: str) -> list[str]:
+    """The edges an agent spec names with ``{edge:<name>}`` (in order, without repeats)."""
+    return list(dict.fromkeys(m.group(1).strip() for m in _EDGE_REF_RE.finditer(spec)))
+
+
 def substitute_serve(spec: str, api_bases: Mapping[str, str]) -> str:
-    """``spec`` with every ``{serve}``/``{serve:<name>}`` replaced by its server's ``api_base``.
+    """``spec`` with every ``{serve}``/``{serve:<name>}`` replaced by its server's ``api_base`` and
+    every ``{edge:<name>}`` by its edge's.
 
     Args:
         spec: an agent spec.
-        api_bases: server name -> ``api_base`` (:data:`DEFAULT_SERVE` for the bare ``{serve}``).
+        api_bases: server name -> ``api_base`` (:data:`DEFAULT_SERVE` for the bare ``{serve}``;
+            ``edge:<name>`` for an edge).
 
     Raises:
-        KeyError: naming a server the mapping lacks.
+        KeyError: naming a server (or ``edge:<name>``) the mapping lacks.
     """
 
     def one(match: re.Match[str]) -> str:
@@ -152,12 +169,18 @@ def substitute_serve(spec: str, api_bases: Mapping[str, str]) -> str:
             raise KeyError(name)
         return api_bases[name]
 
-    return _SERVE_REF_RE.sub(one, spec)
+    def edge(match: re.Match[str]) -> str:
+        name = EDGE_PREFIX + match.group(1).strip()
+        if name not in api_bases:
+            raise KeyError(name)
+        return api_bases[name]
+
+    return _EDGE_REF_RE.sub(edge, _SERVE_REF_RE.sub(one, spec))
 
 
 def _dummy_spec(spec: str) -> str:
-    """``spec`` with every server placeholder replaced by a dummy endpoint (for parsing)."""
-    return _SERVE_REF_RE.sub(_DUMMY_API_BASE, spec)
+    """``spec`` with every server and edge placeholder replaced by a dummy endpoint (for parsing)."""
+    return _EDGE_REF_RE.sub(_DUMMY_API_BASE, _SERVE_REF_RE.sub(_DUMMY_API_BASE, spec))
 
 
 def spec_model(spec: str) -> str | None:
@@ -301,6 +324,7 @@ class LeaderboardConfig:
         save_replays: keep each match's episode log and replay (needed for report GIFs).
         bootstrap: bootstrap resamples for the confidence intervals.
         prior_draws: virtual draws credited to every pair in the Bradley–Terry fit.
+        stack: the ``[stack]`` (KV tiers, edges, plan cache store; ``None``: servers as configured).
     """
 
     name: str
@@ -318,6 +342,7 @@ class LeaderboardConfig:
     save_replays: bool = True
     bootstrap: int = 500
     prior_draws: float = 1.0
+    stack: StackConfig | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -403,17 +428,37 @@ class LeaderboardConfig:
             )
         return ref
 
+    def edge(self, name: str) -> StackEdge:
+        """The ``[stack.edges.<name>]`` entry.
+
+        Raises:
+            ConfigError: when the config defines no such edge.
+        """
+        edges = self.stack.edges if self.stack is not None else {}
+        if name not in edges:
+            raise ConfigError(
+                f"the spec names {{edge:{name}}} but no [stack.edges.{name}] is defined; defined: "
+                f"{', '.join(edges) or 'none'}"
+            )
+        return edges[name]
+
     def servers_for(self, specs: Iterable[str]) -> list[ServeEntry]:
-        """The servers the given agent specs need, in config order."""
+        """The servers the given agent specs need (through their edges too), in config order."""
+        specs = list(specs)
         wanted = {self.serve_name(ref) for spec in specs for ref in serve_refs(spec)}
+        wanted |= {self.edge(ref).server for spec in specs for ref in edge_refs(spec)}
         return [entry for name, entry in self.serve_entries().items() if name in wanted]
 
     def served_model(self, spec: str) -> str | None:
-        """The model of the (first) server an agent spec uses, or ``None`` if it uses none."""
+        """The model of the (first) server an agent spec uses (directly or through an edge), or
+        ``None`` if it uses none."""
         refs = serve_refs(spec)
-        if not refs:
-            return None
-        return self.serve_entries()[self.serve_name(refs[0])].model
+        if refs:
+            return self.serve_entries()[self.serve_name(refs[0])].model
+        edges = edge_refs(spec)
+        if edges:
+            return self.serve_entries()[self.edge(edges[0]).server].model
+        return None
 
     def study_model(self, entry: AgentEntry) -> str | None:
         """The model the report's latency study groups ``entry`` under (see :class:`AgentEntry`)."""
@@ -459,17 +504,27 @@ class LeaderboardConfig:
                 raise ConfigError(
                     f"envs.{key}: pairing 'gauntlet' needs at least one agent with anchor = true"
                 )
+        if self.stack is not None:
+            self.stack.check_names(self.serve_entries())
+            adapter = self.stack.plan_cache.adapter
+            try:
+                for ref in serve_refs(adapter or ""):
+                    self.serve_name(ref)
+            except ConfigError as exc:
+                raise ConfigError(f"stack.plan_cache.adapter: {exc}") from None
         names: dict[str, str] = {}
         for i, entry in enumerate(self.agents):
             where = f"agents[{i}] ({entry.name!r})"
             if entry.name in names:
                 raise ConfigError(f"{where}: the name is used twice (also by {names[entry.name]})")
             names[entry.name] = where
-            for ref in serve_refs(entry.spec):
-                try:
+            try:
+                for ref in serve_refs(entry.spec):
                     self.serve_name(ref)
-                except ConfigError as exc:
-                    raise ConfigError(f"{where}: {exc}") from None
+                for ref in edge_refs(entry.spec):
+                    self.edge(ref)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
             spec = _dummy_spec(entry.spec)
             try:
                 parsed = parse_agent_spec(spec)
@@ -565,7 +620,7 @@ def _default_envs(spec: str, configured: tuple[str, ...]) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------- TOML
 
 
-_TOP_KEYS = ("leaderboard", "envs", "agents", "serve")
+_TOP_KEYS = ("leaderboard", "envs", "agents", "serve", "stack")
 _LB_KEYS = (
     "name",
     "mode",
@@ -595,7 +650,7 @@ _ENV_KEYS = {
 }
 _AGENT_KEYS = ("name", "spec", "latency", "envs", "model", "anchor")
 PAIRINGS = ("round-robin", "gauntlet")
-_SERVE_KEYS = ("name", "model", "port", "args", "timeout_s")
+_SERVE_KEYS = ("name", "model", "port", "args", "timeout_s", "precision")
 
 
 def _env_settings(key: str, table: Mapping[str, Any], default_seeds: Any) -> EnvSettings:
@@ -699,6 +754,13 @@ def _serve_entry(i: int, table: Any) -> ServeEntry:
     args = table.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
         raise ConfigError(f"{label}: args must be a list of strings (serve options), got {args!r}")
+    precision = table.get("precision")
+    if precision is not None:  # the same model at two precisions: two entries with their own names
+        from splitsecond.serving.config import PRECISIONS
+
+        if precision not in PRECISIONS:
+            raise ConfigError(f"{label}: precision must be one of {PRECISIONS}, got {precision!r}")
+        args = [*args, "--precision", precision]
     try:
         return ServeEntry(name, model.strip(), port, tuple(args), table.get("timeout_s", 300.0))
     except ConfigError as exc:
@@ -736,6 +798,11 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "leaderboard")
     serve_args = lb.get("serve_args", [])
     if not isinstance(serve_args, list) or not all(isinstance(a, str) for a in serve_args):
         raise ConfigError(f"leaderboard.serve_args must be a list of strings, got {serve_args!r}")
+    stack = None
+    if "stack" in data:
+        from splitsecond.benchmarks.leaderboard.stack import stack_from_dict
+
+        stack = stack_from_dict(data["stack"])
     if "save_replays" in lb and not isinstance(lb["save_replays"], bool):
         raise ConfigError(f"leaderboard.save_replays must be true or false, got {lb['save_replays']!r}")
     config = LeaderboardConfig(
@@ -754,6 +821,7 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "leaderboard")
         save_replays=lb.get("save_replays", True),
         bootstrap=lb.get("bootstrap", 500),
         prior_draws=lb.get("prior_draws", 1.0),
+        stack=stack,
     )
     config.validate()
     return config

@@ -55,8 +55,8 @@ class Backend(Protocol):
     name: str
     capacity: int
 
-    def submit(self, task: MatchTask) -> None:
-        """Start playing ``task``."""
+    def submit(self, task: MatchTask, api_bases: ApiBases = None) -> None:
+        """Start playing ``task`` (``api_bases``: this match's endpoints instead of the backend's)."""
 
     def poll(self, timeout_s: float) -> list[Completion]:
         """Wait up to ``timeout_s`` for at least one match to end; returns those that ended."""
@@ -104,6 +104,8 @@ class ProcessPoolBackend:
         out_root: where matches write their logs and replays (``None``: nowhere).
         log_level: logging level inside the workers.
         cache_db: plan cache store of ``apc/`` agents (``None``: the default store).
+        adapter: the plan cache's cheap model, an LLM spec ``model@api_base`` (``None``: each
+            agent's own model).
     """
 
     name = "process-pool"
@@ -115,6 +117,7 @@ class ProcessPoolBackend:
         out_root: str | None = None,
         log_level: int = logging.ERROR,
         cache_db: str | None = None,
+        adapter: str | None = None,
     ) -> None:
         n = workers if workers is not None else default_workers()
         if not isinstance(n, int) or n < 1:
@@ -124,6 +127,7 @@ class ProcessPoolBackend:
         self.out_root = out_root
         self.log_level = log_level
         self.cache_db = cache_db
+        self.adapter = adapter
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Future, MatchTask] = {}
         self.restarts = 0
@@ -138,9 +142,11 @@ class ProcessPoolBackend:
             )
         return self._pool
 
-    def submit(self, task: MatchTask) -> None:
-        """Queue ``task`` on the pool (a broken pool is replaced first)."""
-        args = (task, self.api_bases, self.out_root, self.cache_db)
+    def submit(self, task: MatchTask, api_bases: ApiBases = None) -> None:
+        """Queue ``task`` on the pool (a broken pool is replaced first); ``api_bases``: this match's
+        endpoints instead of the backend's."""
+        bases = api_bases if api_bases is not None else self.api_bases
+        args = (task, bases, self.out_root, self.cache_db, self.adapter)
         try:
             future = self._executor().submit(play_match, *args)
         except BrokenProcessPool:
@@ -234,6 +240,7 @@ class RayBackend:
             the Ray nodes.
         out_root: where matches write their logs and replays (a path the nodes share).
         cache_db: plan cache store of ``apc/`` agents (a path the nodes share, or a redis:// URL).
+        adapter: the plan cache's cheap model (see :class:`ProcessPoolBackend`).
 
     Raises:
         RuntimeError: when ray is not installed.
@@ -248,6 +255,7 @@ class RayBackend:
         api_bases: ApiBases = None,
         out_root: str | None = None,
         cache_db: str | None = None,
+        adapter: str | None = None,
     ) -> None:
         if address == "local" and "ray" not in sys.modules:
             for name, value in _RAY_LOOPBACK_ENV.items():
@@ -280,12 +288,14 @@ class RayBackend:
         self.api_bases = api_bases
         self.out_root = out_root
         self.cache_db = cache_db
+        self.adapter = adapter
         self._remote = ray.remote(num_cpus=1, max_retries=0)(play_match)
         self._refs: dict[Any, MatchTask] = {}
 
-    def submit(self, task: MatchTask) -> None:
-        """Start ``task`` as a Ray task."""
-        self._refs[self._remote.remote(task, self.api_bases, self.out_root, self.cache_db)] = task
+    def submit(self, task: MatchTask, api_bases: ApiBases = None) -> None:
+        """Start ``task`` as a Ray task (``api_bases``: this match's endpoints instead of the backend's)."""
+        bases = api_bases if api_bases is not None else self.api_bases
+        self._refs[self._remote.remote(task, bases, self.out_root, self.cache_db, self.adapter)] = task
 
     def poll(self, timeout_s: float) -> list[Completion]:
         """Matches that ended within ``timeout_s``."""

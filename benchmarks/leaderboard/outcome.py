@@ -40,6 +40,7 @@ class SeatOutcome:
         prompt_version: the agent's ``prompt_version`` (LLM agents), else ``None``.
         prompt_tokens, cached_tokens, completion_tokens: the token usage behind ``tokens``
             (``cached_tokens``: the prompt tokens the server's prefix cache served).
+        measured_ms: the wall time of every call, in order (percentiles across matches).
     """
 
     seat: int
@@ -61,6 +62,7 @@ class SeatOutcome:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     completion_tokens: int = 0
+    measured_ms: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ def outcome_from_result(
             prompt_tokens=stats[i].usage.prompt_tokens,
             cached_tokens=stats[i].usage.cached_tokens,
             completion_tokens=stats[i].usage.completion_tokens,
+            measured_ms=tuple(round(float(x), 3) for x in stats[i].measured_ms),
         )
         for i, a in enumerate(ids)
     )

@@ -19,19 +19,35 @@ need (``{serve}``/``{serve:<name>}``), then probes every distinct ``api_base`` o
 answer stops the run with :class:`EndpointDown` before a match is played on fallbacks. An endpoint
 that dies during the run stops it the same way (the worker sees an agent's first decisions all
 fail); the match stays ``pending``, so running again resumes it.
+
+A config with a ``[stack]`` runs its components under a
+:class:`~splitsecond.benchmarks.leaderboard.stack_runtime.StackRuntime` instead: servers with their
+KV tier, one edge per worker slot (each match gets the edges of the slot it plays in), the plan
+cache's Redis. Between polls the coordinator asks it to restart components that died; the matches
+in flight then go back to ``pending`` uncounted and are replayed (an ``EndpointDown`` they raised
+included); a component that dies again stops the run with
+:class:`~splitsecond.benchmarks.leaderboard.stack_runtime.StackDown`. At the end the stack's
+counters are written to ``<run folder>/stack/stats.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from splitsecond.benchmarks.leaderboard.config import DEFAULT_SERVE, LeaderboardConfig, serve_refs
+from splitsecond.benchmarks.leaderboard.config import (
+    DEFAULT_SERVE,
+    LeaderboardConfig,
+    ServeEntry,
+    edge_refs,
+    serve_refs,
+)
 from splitsecond.benchmarks.leaderboard.database import FINISHED, ResultsDB
 from splitsecond.benchmarks.leaderboard.events import (
     MatchFailed,
@@ -40,10 +56,17 @@ from splitsecond.benchmarks.leaderboard.events import (
     RunFinished,
     RunStarted,
 )
-from splitsecond.benchmarks.leaderboard.executors import Backend, ProcessPoolBackend, RayBackend, WorkerLost
+from splitsecond.benchmarks.leaderboard.executors import (
+    Backend,
+    ProcessPoolBackend,
+    RayBackend,
+    WorkerLost,
+    default_workers,
+)
 from splitsecond.benchmarks.leaderboard.outcome import MatchOutcome
 from splitsecond.benchmarks.leaderboard.schedule import MatchTask, schedule
 from splitsecond.benchmarks.leaderboard.server import STATE_FILE, embedded_servers
+from splitsecond.benchmarks.leaderboard.stack_runtime import StackDown, StackRuntime
 from splitsecond.benchmarks.leaderboard.worker import EndpointDown, resolve_spec
 
 logger = logging.getLogger(__name__)
@@ -66,6 +89,9 @@ class RunSummary:
         status_counts: matches per status at the end.
         backend: where matches ran.
         workers: matches played at once.
+        replayed: matches sent back to ``pending`` (uncounted) because a stack component died
+            while they were played.
+        restarts: stack components restarted (their names, in order).
     """
 
     leaderboard: str
@@ -80,6 +106,8 @@ class RunSummary:
     status_counts: dict[str, int] = field(default_factory=dict)
     backend: str = ""
     workers: int = 0
+    replayed: int = 0
+    restarts: list[str] = field(default_factory=list)
 
     @property
     def matches_per_min(self) -> float:
@@ -199,39 +227,119 @@ def run_leaderboard(
             emit(RunFinished(summary))
             return summary
         seats = {(s.name, s.spec) for t in pending for s in t.seats}
-        probe_endpoints(sorted((n, s) for n, s in seats if not serve_refs(s)))
-        servers = config.servers_for(s for _, s in seats)
+        probe_endpoints(sorted((n, s) for n, s in seats if not _uses_stack(s)))
+        adapter = config.stack.plan_cache.adapter if config.stack is not None else None
+        uses_cache = any(s.startswith("apc/") for _, s in seats)
+        servers = config.servers_for([s for _, s in seats] + ([adapter] if adapter and uses_cache else []))
+        edges = [ref for _, s in seats for ref in edge_refs(s)]
+        if config.stack is not None and workers is None:
+            workers = default_workers() if ray_address is None else 1
         cache_db = config.cache_db or str(db_path.parent / PLANS_FILE)
-        with embedded_servers(servers, state_path=db_path.parent / STATE_FILE) as bases:
-            default = config.default_serve()
-            api_bases = {**bases, **({DEFAULT_SERVE: bases[default]} if default in bases else {})}
-            probe_endpoints(sorted((n, resolve_spec(s, api_bases)) for n, s in seats if serve_refs(s)))
+        with _serving(config, servers, edges, workers or 1, db_path.parent) as stack:
+            api_bases, supervisor = stack
+            if supervisor is not None and supervisor.cache_db is not None:
+                cache_db = supervisor.cache_db
+            probe_endpoints(
+                sorted(
+                    (n, resolve_spec(s, _first_slot(api_bases, supervisor)))
+                    for n, s in seats
+                    if _uses_stack(s)
+                )
+            )
             root = str(out_root) if out_root is not None else None
             backend: Backend
             if ray_address is not None:
-                backend = RayBackend(ray_address, workers, api_bases, root, cache_db=cache_db)
+                backend = RayBackend(
+                    ray_address, workers, api_bases, root, cache_db=cache_db, adapter=adapter
+                )
             else:
                 backend = ProcessPoolBackend(
-                    workers, api_bases, root, log_level=worker_log_level, cache_db=cache_db
+                    workers, api_bases, root, log_level=worker_log_level, cache_db=cache_db, adapter=adapter
                 )
             summary.backend, summary.workers = backend.name, backend.capacity
             emit(RunStarted(config.name, len(tasks), finished, len(pending), backend.name, backend.capacity))
             stopped = False
             try:
-                _coordinate(db, backend, deque(pending), config.max_attempts, summary, emit, poll_s)
+                _coordinate(
+                    db, backend, deque(pending), config.max_attempts, summary, emit, poll_s, supervisor
+                )
             except KeyboardInterrupt:
                 summary.interrupted = True
                 logger.warning("interrupted: unfinished matches stay pending; run again to resume")
-            except EndpointDown:
+            except (EndpointDown, StackDown):
                 stopped = True
                 raise
             finally:
                 backend.close(wait=not (summary.interrupted or stopped))
                 db.recover_interrupted(by_key)
+                if supervisor is not None:
+                    with contextlib.suppress(Exception):
+                        supervisor.write_stats()
         summary.status_counts = db.status_counts(config.name)
     summary.wall_s = time.perf_counter() - t0
     emit(RunFinished(summary))
     return summary
+
+
+def _uses_stack(spec: str) -> bool:
+    return bool(serve_refs(spec) or edge_refs(spec))
+
+
+def _first_slot(api_bases: dict[str, str], supervisor: StackRuntime | None) -> dict[str, str]:
+    return supervisor.bases(0) if supervisor is not None else api_bases
+
+
+@contextlib.contextmanager
+def _serving(
+    config: LeaderboardConfig, servers: list[ServeEntry], edges: list[str], slots: int, run_dir: Path
+) -> Iterator[tuple[dict[str, str], StackRuntime | None]]:
+    """The servers (and, with a ``[stack]``, the whole stack) for the block: ``(api_bases,
+    supervisor)``; the supervisor is ``None`` without a stack."""
+    state = run_dir / STATE_FILE
+    if config.stack is None:
+        with embedded_servers(servers, state_path=state) as bases:
+            default = config.default_serve()
+            yield {**bases, **({DEFAULT_SERVE: bases[default]} if default in bases else {})}, None
+        return
+    with StackRuntime(config, servers, edges, slots, run_dir, state_path=state) as runtime:
+        yield runtime.api_bases, runtime
+
+
+class _Slots:
+    """Which worker slot (and so which edges) each match in flight plays in, and which of them a
+    component death taints (they are replayed, not scored)."""
+
+    def __init__(self, supervisor: StackRuntime | None, capacity: int) -> None:
+        self.supervisor = supervisor
+        self.free = list(range(capacity - 1, -1, -1))
+        self.of: dict[str, int] = {}
+        self.tainted: dict[str, str] = {}
+
+    def submit(self, backend: Backend, task: MatchTask) -> None:
+        if self.supervisor is None:
+            backend.submit(task)
+            return
+        slot = self.free.pop()
+        self.of[task.key] = slot
+        backend.submit(task, self.supervisor.bases(slot))
+
+    def done(self, task: MatchTask) -> str | None:
+        """Release the match's slot; the reason it must be replayed, or ``None``."""
+        slot = self.of.pop(task.key, None)
+        if slot is not None:
+            self.free.append(slot)
+        return self.tainted.pop(task.key, None)
+
+    def check(self, summary: RunSummary) -> None:
+        """Let the supervisor restart dead components; taint every match in flight if it did."""
+        if self.supervisor is None:
+            return
+        restarted = self.supervisor.check()
+        if restarted:
+            summary.restarts += restarted
+            why = f"replayed: {', '.join(restarted)} restarted while it was played"
+            for key in self.of:
+                self.tainted.setdefault(key, why)
 
 
 def _coordinate(
@@ -242,22 +350,43 @@ def _coordinate(
     summary: RunSummary,
     emit: Callable[[RunEvent], None],
     poll_s: float,
+    supervisor: StackRuntime | None = None,
 ) -> None:
-    """The coordinator loop: keep the backend busy, record what comes back, retry failures."""
+    """The coordinator loop: keep the backend busy, record what comes back, retry failures, and
+    (with a stack) restart dead components and replay the matches they touched."""
     suspects: deque[MatchTask] = deque()  # lost with a broken pool: replayed one at a time
+    slots = _Slots(supervisor, backend.capacity)
     to_play = len(queue)
     while queue or suspects or backend.in_flight():
+        slots.check(summary)
         if suspects:
             if not backend.in_flight():
                 task = suspects.popleft()
                 if db.start(task.key):
-                    backend.submit(task)
+                    slots.submit(backend, task)
         else:
             while queue and backend.in_flight() < backend.capacity:
                 task = queue.popleft()
                 if db.start(task.key):
-                    backend.submit(task)
-        for task, result in backend.poll(poll_s):
+                    slots.submit(backend, task)
+        results = backend.poll(poll_s)
+        if results:
+            slots.check(summary)
+        for task, result in results:
+            replay = slots.done(task)
+            if replay is None and isinstance(result, EndpointDown) and supervisor is not None:
+                time.sleep(min(1.0, poll_s * 4))  # a process killed just now may not be reaped yet
+                before = len(summary.restarts)
+                slots.check(summary)
+                if len(summary.restarts) > before:
+                    replay = f"replayed: {', '.join(summary.restarts[before:])} restarted while it was played"
+            if replay is not None:
+                # a component died under it: not the match's fault, nothing of it is scored
+                db.fail(task.key, replay, max_attempts, count=False)
+                summary.replayed += 1
+                emit(MatchFailed(task, replay, "pending", counted=False))
+                queue.appendleft(task)
+                continue
             if isinstance(result, EndpointDown):
                 # not the match's fault: it stays pending (uncounted) and the run stops
                 error = _error_text(result)

@@ -21,8 +21,10 @@ from itertools import permutations
 from typing import Any
 
 from splitsecond.benchmarks.leaderboard.config import (
+    EDGE_PREFIX,
     LeaderboardConfig,
     Participant,
+    edge_refs,
     env_kwargs_variants,
     serve_refs,
 )
@@ -60,8 +62,9 @@ class MatchTask:
         seats: the seats in order (``player_0``/``player_1``, ``trader_0`` ...).
         position: order in the schedule.
         serve: what the seats' server placeholders serve: placeholder name (``""`` for the bare
-            ``{serve}``) -> ``{"model": ..., "args": [...]}``; part of the key, so a match whose
-            server now runs another model is a new match.
+            ``{serve}``, ``edge:<name>`` for an edge) -> ``{"model": ..., "args": [...]}`` (an edge
+            adds its ``draft`` and ``rtt_ms``); part of the key, so a match whose server now runs
+            another model is a new match.
     """
 
     key: str
@@ -128,6 +131,14 @@ def served_by(config: LeaderboardConfig, seats: tuple[SeatTask, ...]) -> dict[st
         for ref in serve_refs(seat.spec):
             entry = entries[config.serve_name(ref)]
             out[ref] = {"model": entry.model, "args": list(entry.args)}
+        for ref in edge_refs(seat.spec):
+            edge = config.edge(ref)
+            out[EDGE_PREFIX + ref] = {
+                "model": entries[edge.server].model,
+                "args": list(entries[edge.server].args),
+                "draft": edge.draft,
+                "rtt_ms": float(edge.rtt_ms),
+            }
     return out
 
 

@@ -132,25 +132,42 @@ def resolve_spec(spec: str, api_bases: ApiBases) -> str:
         raise ValueError(f"agent spec {spec!r} needs {which}, which is not running") from None
 
 
-def prepare_worker(specs: Sequence[str], cache_db: str | None = None) -> None:
+_ADAPTER_REGISTERED: tuple[str | None, str] | None = None
+
+
+def prepare_worker(specs: Sequence[str], cache_db: str | None = None, adapter: str | None = None) -> None:
     """Set up this process for agents built from ``specs`` (already resolved): a plan-cache model
     (``apc/...``) gets the ``apc`` LiteLLM provider registered on the store ``cache_db`` (``None``:
-    the default store), as ``splitsecond play`` does. Idempotent.
+    the default store), as ``splitsecond play`` does; with ``adapter`` (``<litellm model>@<api_base>``,
+    resolved) the cache adapts plans with that cheap model instead of each agent's own. Idempotent.
 
     Raises:
-        ValueError: when the plan cache store cannot be opened.
+        ValueError: when the plan cache store cannot be opened or the adapter is not a model.
     """
     from splitsecond.agents.specs import parse_agent_spec
 
+    global _ADAPTER_REGISTERED
     for text in specs:
         try:
             parsed = parse_agent_spec(text)
         except ValueError:
             continue  # make_agent reports it
         if parsed.kind == "llm" and parsed.target.startswith("apc/"):
-            from splitsecond.cache import ensure_registered
+            if adapter is None:
+                from splitsecond.cache import ensure_registered
 
-            ensure_registered(cache_db)
+                ensure_registered(cache_db)
+            elif (cache_db, adapter) != _ADAPTER_REGISTERED:
+                from splitsecond.cache import ModelClient, PlanCache, register
+
+                model, _, api_base = adapter.partition("@")
+                try:
+                    register(PlanCache(cache_db, cheap=ModelClient(model, api_base or None)))
+                except (OSError, RuntimeError) as exc:
+                    raise ValueError(
+                        f"cannot open the plan cache store {cache_db or 'default'}: {exc}"
+                    ) from exc
+                _ADAPTER_REGISTERED = (cache_db, adapter)
             return
 
 
@@ -169,6 +186,7 @@ def play_match(
     api_bases: ApiBases = None,
     out_root: str | None = None,
     cache_db: str | None = None,
+    adapter: str | None = None,
 ) -> MatchOutcome:
     """Play ``task`` with the arena and return its outcome.
 
@@ -179,6 +197,8 @@ def play_match(
         out_root: folder under which the match's episode log and replay are written (in
             ``<out_root>/<key>/``); ``None`` keeps nothing.
         cache_db: plan cache store of ``apc/`` agents (``None``: the default store).
+        adapter: the plan cache's cheap model, ``model@api_base`` (the base may hold
+            ``{serve:<name>}``); ``None``: each agent's own model.
 
     Raises:
         EndpointDown: when an agent's first :data:`DEAD_ENDPOINT_DECISIONS` decisions all failed.
@@ -189,7 +209,7 @@ def play_match(
     from splitsecond.agents.specs import make_agent
 
     specs = [resolve_spec(s.spec, api_bases) for s in task.seats]
-    prepare_worker(specs, cache_db)
+    prepare_worker(specs, cache_db, resolve_spec(adapter, api_bases) if adapter is not None else None)
     watches = [CrashWatch(make_agent(spec)) for spec in specs]
     config = MatchConfig(
         env_id=task.env_id,

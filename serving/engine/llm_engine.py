@@ -78,7 +78,10 @@ class LLMEngine:
             torch.set_num_threads(config.resolved_num_threads())
         torch.manual_seed(config.seed)
         if loaded is None:
-            loaded = load_model(config.model, self.dtype, self.device)
+            direct = config.resolved_weight_packing(self.dtype) == "quant"  # matrices straight to the kernels
+            loaded = load_model(
+                config.model, self.dtype, self.device, kernel_precision=config.precision if direct else None
+            )
         elif loaded.dtype != self.dtype:
             raise ValueError(f"preloaded model is {loaded.dtype} but the config asks for {self.dtype}")
         self.loaded = loaded
@@ -91,7 +94,9 @@ class LLMEngine:
                 )
             packing = current
         elif packing is not None:
-            packing = loaded.model.pack_weights(packing, exact_only=config.weight_packing == "auto")
+            packing = loaded.model.pack_weights(
+                packing, exact_only=config.weight_packing == "auto", precision=config.precision
+            )
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.model_name = loaded.resolved.name
         self.weight_packing = packing

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-SWAP_POLICIES = ("recompute", "dram", "flash")
+SWAP_POLICIES = ("auto", "recompute", "dram", "flash")
 IO_BACKENDS = ("auto", "posix", "kvikio")
 
 
@@ -15,12 +15,16 @@ class SwapTierConfig:
     """Knobs of the KV tier.
 
     ``policy`` is what happens to a preempted sequence's KV (and to cold prefix-cache blocks):
-    ``recompute`` drops it, ``dram`` parks it in host memory, ``flash`` in a flash zone.
+    ``recompute`` drops it, ``dram`` parks it in host memory, ``flash`` in a flash zone; ``auto`` is
+    ``flash`` where the zone's folder is writable, the zone sized from its free disk (at most
+    ``size_mb``), else ``recompute`` (``kvtier.auto``).
     ``path`` is the flash zone: a file (created and fully preallocated at start-up; None picks a fresh
     file in the temp directory) or a block device the user names. ``size_mb`` is the zone size,
     ``dram_mb`` the DRAM pool size, ``segment_mb`` the erase/GC unit (rounded down to whole KV pages, at
     least one; 1 MB, see ``flash_zone.DEFAULT_SEGMENT_BYTES``), ``staging_mb`` the bounce memory
-    for transfers in flight, ``io_threads`` the I/O queue depth.
+    for transfers in flight, ``io_threads`` the I/O queue depth, ``io_backend`` the I/O path of a
+    flash zone (``auto``: KvikIO for GPU staging buffers when it imports, else POSIX; ``posix``;
+    ``kvikio``).
     """
 
     policy: str = "recompute"

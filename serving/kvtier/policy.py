@@ -1,5 +1,5 @@
-"""What happens to a preempted sequence's KV: ``recompute`` (drop it), ``dram`` (park it in host memory)
-or ``flash`` (park it in a flash zone). ``SwapTierConfig`` (in ``kvtier.config``) validates the knobs;
+"""What happens to a preempted sequence's KV: ``recompute`` (drop it), ``dram`` (park it in host memory),
+``flash`` (park it in a flash zone) or ``auto`` (flash where a zone fits, see ``kvtier.auto``). ``SwapTierConfig`` (in ``kvtier.config``) validates the knobs;
 ``build_kv_tier`` makes the tier, and degrades to recompute (None, with a warning) when a flash zone
 cannot be created.
 """
@@ -29,9 +29,13 @@ def default_zone_path() -> str:
 def build_kv_tier(config: SwapTierConfig, kv_tensor: torch.Tensor) -> KVTier | None:
     """The tier for ``config.policy`` over the engine's KV tensor (None for recompute).
 
+    ``auto`` is resolved first (``kvtier.auto.resolve_auto``: flash sized from free disk, or recompute).
     A flash zone that cannot be created (no space, bad path, unusable device) logs a warning and
     returns None: the engine serves on with recompute.
     """
+    from splitsecond.serving.kvtier.auto import resolve_auto
+
+    config = resolve_auto(config)
     if config.policy == "recompute":
         return None
     if config.policy == "dram":

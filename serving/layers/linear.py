@@ -14,6 +14,10 @@ once (``torch.ops.mkldnn._reorder_linear_weight``, what Inductor's freezing does
 re-blocks it on every call, and the prepacked form measured 1.4-2x faster at 1 to 200 rows on AVX-512
 BF16. ``Linear.int4`` (``layers.int4_weight``) adds a 4-bit copy used for passes of at most
 ``INT4_MAX_ROWS`` token rows (decode, verification): 4x fewer bytes than bf16.
+
+``Linear.quant`` / ``Embedding.quant`` (``kernels.ops.QuantWeight``) hold a GGUF checkpoint's own 4-bit and
+8-bit weights for SplitSecond's CPU kernels (``serving.kernels``); when set, they serve every pass and
+the float weight is freed (``Linear.use_quant``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from splitsecond.serving.kernels.ops import QuantWeight
 from splitsecond.serving.layers.int4_weight import Int4Weight
 
 PACK_MODES = ("fp16",)
@@ -87,6 +92,17 @@ class Linear(nn.Module):
         self._pack_mode: str | None = None
         self._onednn: torch.Tensor | None = None
         self.int4: Int4Weight | None = None
+        self.quant: QuantWeight | None = None
+
+    def use_quant(self, quant: QuantWeight) -> None:
+        """Serve every pass from ``quant`` (the kernels' format) and free the float weight."""
+        if (quant.out_features, quant.in_features) != tuple(self.weight.shape):
+            raise ValueError(
+                f"quantised weight {quant.out_features}x{quant.in_features} does not match "
+                f"{tuple(self.weight.shape)}"
+            )
+        self.quant = quant
+        self.weight = nn.Parameter(torch.empty(0, dtype=self.weight.dtype), requires_grad=False)
 
     def pack(self, mode: str) -> None:
         """Switch to FBGEMM-packed weights (CPU, float32 activations); frees the float32 weight."""
@@ -105,6 +121,11 @@ class Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the projection."""
+        if self.quant is not None:
+            y = self.quant.matmul(x)
+            if self.bias is not None:
+                y += self.bias
+            return y if x.dtype == torch.float32 else y.to(x.dtype)
         if self._packed is not None:
             return linear_packed(x, self._packed)
         if self.int4 is not None and x.numel() <= INT4_MAX_ROWS * x.shape[-1]:
@@ -125,7 +146,16 @@ class Embedding(nn.Module):
         self.weight = nn.Parameter(
             torch.empty(num_embeddings, dim, dtype=dtype, device=device), requires_grad=False
         )
+        self.quant: QuantWeight | None = None
+
+    def use_quant(self, quant: QuantWeight) -> None:
+        """Look rows up in ``quant`` (dequantised on the fly) and free the float table."""
+        self.quant = quant
+        self.weight = nn.Parameter(torch.empty(0, dtype=self.weight.dtype), requires_grad=False)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Look up rows of the table."""
+        if self.quant is not None:
+            rows = self.quant.rows(ids)
+            return rows.view(*ids.shape, rows.shape[-1]).to(self.weight.dtype)
         return F.embedding(ids, self.weight)

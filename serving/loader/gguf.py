@@ -164,12 +164,17 @@ def _unpermute_rope_rows(w: np.ndarray, n_head: int) -> np.ndarray:
 
 
 def load_gguf(
-    path: str | Path, dtype: torch.dtype = torch.float32, cache: PreparedWeights | None = None
+    path: str | Path,
+    dtype: torch.dtype = torch.float32,
+    cache: PreparedWeights | None = None,
+    matrices: bool = True,
 ) -> tuple[ModelConfig, dict[str, torch.Tensor], Tokenizer]:
     """Read ``path``: (model config, state dict in ``dtype`` with Hugging Face names, tokenizer).
 
     With a ``cache``, the state dict comes from its entry for this file and dtype when there is one,
-    and is stored there after dequantising when there is not.
+    and is stored there after dequantising when there is not. ``matrices=False`` leaves the 2-D
+    weights out (the CPU kernels read those from the file themselves: ``kernel_sources``) and skips
+    the cache: only norms and biases are dequantised, in milliseconds.
     """
     path = Path(path)
     gf = GGUFFile(path)
@@ -179,6 +184,8 @@ def load_gguf(
     config = _config_from_metadata(
         meta, has_output="output.weight" in names, vocab_size=tokenizer.vocab_size, name=path.stem
     )
+    if not matrices:
+        return config, _read_state(gf, config, dtype, matrices=False), tokenizer
     state = cache.load(path, dtype) if cache is not None else None
     if state is None:
         state = _read_state(gf, config, dtype)
@@ -199,11 +206,16 @@ def _hf_name(name: str, layer_names: dict[str, str]) -> str | None:
     return None
 
 
-def _read_state(gf: GGUFFile, config: ModelConfig, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Dequantise every tensor of ``gf`` into a state dict with Hugging Face names."""
+def _read_state(
+    gf: GGUFFile, config: ModelConfig, dtype: torch.dtype, matrices: bool = True
+) -> dict[str, torch.Tensor]:
+    """Dequantise every tensor of ``gf`` (without ``matrices``: but its 2-D weights) into a state dict
+    with Hugging Face names."""
     state: dict[str, torch.Tensor] = {}
     layer_names = _layer_names(config.architecture)
     for tensor in gf.tensors:
+        if not matrices and len(tensor.shape) == 2 and tensor.name.endswith(".weight"):
+            continue
         hf_name = _hf_name(tensor.name, layer_names)
         if hf_name is None:
             continue

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
+from splitsecond.serving.kernels.ops import kernels_available
 from splitsecond.serving.loader.gguf import FourBitSources, load_gguf
+from splitsecond.serving.loader.kernel_sources import KernelSources
 from splitsecond.serving.loader.registry import ResolvedModel, resolve_model
 from splitsecond.serving.loader.safetensors import load_safetensors_folder
 from splitsecond.serving.loader.tokenizer import Tokenizer
@@ -37,21 +39,40 @@ class LoadedModel:
         return self.model.embed_tokens.weight.device
 
 
-def load_model(model: str, dtype: torch.dtype, device: str) -> LoadedModel:
-    """Load ``model`` (short name or path) as an eval-mode module in ``dtype`` on ``device``."""
+def load_model(
+    model: str, dtype: torch.dtype, device: str, kernel_precision: str | None = None
+) -> LoadedModel:
+    """Load ``model`` (short name or path) as an eval-mode module in ``dtype`` on ``device``.
+
+    With ``kernel_precision`` ("source", "int8", "int4"; float32 on CPU) a GGUF's matrices go straight
+    from the file into the CPU kernels' formats (``CausalLM.pack_weights("quant")``), never as float
+    weights: no dequantising, no prepared-weights entry, a fraction of the memory. Where that cannot be
+    done (no kernels, an unusual checkpoint) the model loads as without it.
+    """
     t0 = time.perf_counter()
     resolved = resolve_model(model)
+    direct = (
+        kernel_precision is not None
+        and resolved.format == "gguf"
+        and device == "cpu"
+        and dtype == torch.float32
+        and kernels_available()
+    )
     if resolved.format == "gguf":
-        config, state, tokenizer = load_gguf(resolved.path, dtype, PreparedWeights())
+        config, state, tokenizer = load_gguf(resolved.path, dtype, PreparedWeights(), matrices=not direct)
     else:
         config, state, tokenizer = load_safetensors_folder(resolved.path)
     rope_freqs = state.pop("rope_freqs", None)
-    # weights stay uninitialised until loaded
+    # weights stay uninitialised (untouched pages: no memory) until loaded
     module = model_class_for(config)(config).to(device=device, dtype=dtype)
     module.rotary.build_tables(rope_freqs.float() if rope_freqs is not None else None, dtype)
-    module.load_hf_state_dict(state)
     if resolved.format == "gguf":
         module.four_bit_sources = FourBitSources(resolved.path, config)
+        module.kernel_sources = KernelSources(resolved.path, config)
+    if direct and module.pack_weights("quant", precision=kernel_precision, fallback=False) is None:
+        _, state, _ = load_gguf(resolved.path, dtype, PreparedWeights())  # the float weights after all
+        state.pop("rope_freqs", None)
+    module.load_hf_state_dict(state)
     module.eval().requires_grad_(False)
     logger.info(
         "loaded %s (%s) in %.1fs on %s as %s",

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from splitsecond.serving.kernels.ops import QuantWeight, kernels_available
 from splitsecond.serving.layers.int4_weight import EXACT_MAX_ERROR, Int4Weight
 from splitsecond.serving.layers.int4_weight import GROUP_SIZE as INT4_GROUP_SIZE
 from splitsecond.serving.layers.linear import (
@@ -23,6 +24,7 @@ from splitsecond.serving.layers.linear import (
     linear_packed,
     onednn_pack,
     pack_weight,
+    packing_available,
 )
 from splitsecond.serving.layers.rotary import RotaryEmbedding
 from splitsecond.serving.models.model_config import ModelConfig
@@ -77,6 +79,7 @@ class CausalLM(nn.Module):
         """Create the LM head (tied to ``embed_tokens`` when the config says so) and the packing state."""
         self._packed_head = None
         self._onednn_head: torch.Tensor | None = None  # a oneDNN-blocked copy of the (possibly tied) head
+        self._quant_head: QuantWeight | None = None  # the head in the CPU kernels' format
         self.weight_packing: str | None = None
         if cfg.tie_word_embeddings:
             self.lm_head_weight = self.embed_tokens.weight
@@ -100,6 +103,8 @@ class CausalLM(nn.Module):
 
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden: [N, hidden] -> logits [N, vocab] in float32."""
+        if self._quant_head is not None:
+            return self._softcap(self._quant_head.matmul(hidden))
         if self._packed_head is not None:
             return self._softcap(linear_packed(hidden, self._packed_head))
         if self._onednn_head is not None:
@@ -109,7 +114,7 @@ class CausalLM(nn.Module):
     @property
     def can_compute_subset(self) -> bool:
         """True when ``compute_logits_subset`` is available (the LM head's float weights are kept)."""
-        return self.lm_head_weight.numel() > 0
+        return self.lm_head_weight.numel() > 0 or self._quant_head is not None
 
     def compute_logits_subset(self, hidden: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
         """Logits of one position for ``token_ids`` only ([hidden] -> [len(token_ids)], float32).
@@ -117,9 +122,13 @@ class CausalLM(nn.Module):
         A grammar often allows a handful of tokens (a choice among actions); reading just their rows of
         the LM head saves most of its 49152 x 576 weights' memory traffic on that step.
         """
+        if self._quant_head is not None:
+            return self._softcap(self._quant_head.rows(token_ids) @ hidden.float())
         return self._softcap((self.lm_head_weight[token_ids] @ hidden.to(self.lm_head_weight.dtype)).float())
 
-    def pack_weights(self, mode: str, exact_only: bool = False) -> str | None:
+    def pack_weights(
+        self, mode: str, exact_only: bool = False, precision: str = "source", fallback: bool = True
+    ) -> str | None:
         """Pack the weights for CPU decode (see ``layers.linear``); returns the mode applied (or None).
 
         "fp16" (float32 models): every projection and the LM head for FBGEMM. The input embedding stays
@@ -130,10 +139,22 @@ class CausalLM(nn.Module):
         re-encoded from the file's own codes, exactly; others are quantised from their floats. With
         ``exact_only`` only the exact copies are made (so nothing is lost: Q4_K / Q4_1 / Q4_0 layers go
         to 4 bits, Q5_0 / Q6_K / Q8_0 layers stay in the dense dtype).
+        "quant" (float32 activations, ``serving.kernels``): every projection, the LM head and the
+        embedding table keep the GGUF's own 4-bit / 8-bit codes (``loader.kernel_sources``) at
+        ``precision`` ("source", "int8", "int4"; the head and table always at "source") and the float
+        weights are freed; without a GGUF or without the kernels, "fp16" where that applies (None with
+        ``fallback=False``: nothing changed).
         Packing runs on ``torch.get_num_threads()`` threads (the kernels release the GIL).
         """
         if mode == "int4":
             return self._pack_int4(exact_only)
+        if mode == "quant":
+            done = self._pack_quant(precision)
+            if done is not None or not fallback:
+                return done
+            if self.embed_tokens.weight.dtype != torch.float32 or not packing_available():
+                return None
+            mode = "fp16"  # no GGUF or no kernels: today's FBGEMM path
         linears = [m for layer in self.layers for m in layer.modules() if isinstance(m, Linear)]
         with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
             head = pool.submit(pack_weight, self.lm_head_weight.data, None, mode)
@@ -160,6 +181,46 @@ class CausalLM(nn.Module):
         pack = Int4Weight.from_weight(linear.weight.data)
         return None if exact_only and pack.max_error > EXACT_MAX_ERROR else pack
 
+    def _pack_quant(self, precision: str) -> str | None:
+        sources = getattr(self, "kernel_sources", None)
+        if sources is None or not kernels_available():
+            return None
+        jobs = [
+            (layer.get_submodule(name), [f"layers.{i}.{p}" for p in parts])
+            for i, layer in enumerate(self.layers)
+            for name, parts in FUSED_PROJECTIONS.items()
+        ]
+        head_name = "embed_tokens.weight" if self.config.tie_word_embeddings else "lm_head.weight"
+        needed = [n for _, names in jobs for n in names] + [head_name, "embed_tokens.weight"]
+        if not all(sources.has(n) for n in needed):
+            logger.info("kernel packing skipped: the checkpoint lacks some 2-D weights")
+            return None
+        with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+            quants = list(pool.map(lambda job: sources.weight(job[1], precision), jobs))
+            head = sources.weight([head_name])
+            table = head if self.config.tie_word_embeddings else sources.weight(["embed_tokens.weight"])
+        for (linear, _), quant in zip(jobs, quants, strict=True):
+            linear.use_quant(quant)
+        self._quant_head = head
+        self.embed_tokens.use_quant(table)
+        if not self.config.tie_word_embeddings:
+            self.lm_head.weight = nn.Parameter(torch.empty(0), requires_grad=False)
+        self.lm_head_weight = (
+            self.embed_tokens.weight if self.config.tie_word_embeddings else self.lm_head.weight
+        )
+        sources.release()  # the file's memory map: its pages would count as resident memory
+        nbytes = sum(q.nbytes for q in quants)
+        logger.info(
+            "kernel weights (%s): %d projections, %.0f MB, head %s %.0f MB",
+            precision,
+            len(quants),
+            nbytes / 1e6,
+            "/".join(head.formats),
+            head.nbytes / 1e6,
+        )
+        self.weight_packing = "quant"
+        return "quant"
+
     def _pack_int4(self, exact_only: bool) -> str | None:
         jobs = [
             (f"layers.{i}.", name, layer.get_submodule(name))
@@ -185,10 +246,17 @@ class CausalLM(nn.Module):
 
     @torch.no_grad()
     def load_hf_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Load Hugging Face-named weights (``layers.N.self_attn.q_proj.weight``...), fusing qkv and gate/up."""
+        """Load Hugging Face-named weights (``layers.N.self_attn.q_proj.weight``...), fusing qkv and gate/up.
+
+        A module already in the kernels' formats (``pack_weights("quant")`` before loading) takes only
+        the rest (norms, biases): its state need not hold the matrices.
+        """
         take = StateReader(state, self.embed_tokens.weight.dtype)
-        self.embed_tokens.weight.copy_(take("embed_tokens.weight"))
-        if not self.config.tie_word_embeddings:
+        if self.embed_tokens.quant is None:
+            self.embed_tokens.weight.copy_(take("embed_tokens.weight"))
+        else:
+            take.skip("embed_tokens.weight")
+        if not self.config.tie_word_embeddings and self._quant_head is None:
             self.lm_head.weight.copy_(take("lm_head.weight"))
         else:
             take.skip("lm_head.weight")
@@ -214,7 +282,12 @@ FUSED_PROJECTIONS = {
 def _load_projections(layer: nn.Module, prefix: str, take: StateReader, attention_bias: bool) -> None:
     """q/k/v (fused), o, gate/up (fused) and down projections of one decoder layer."""
     for module, parts in FUSED_PROJECTIONS.items():
-        layer.get_submodule(module).weight.copy_(torch.cat([take(prefix + p) for p in parts], dim=0))
+        linear = layer.get_submodule(module)
+        if linear.quant is not None:  # already in the kernels' format
+            for p in parts:
+                take.skip(prefix + p)
+            continue
+        linear.weight.copy_(torch.cat([take(prefix + p) for p in parts], dim=0))
     if attention_bias:
         layer.self_attn.qkv_proj.bias.copy_(
             torch.cat([take(prefix + f"self_attn.{n}_proj.bias") for n in "qkv"])

@@ -41,6 +41,15 @@ def edge(
         1 << 18, help="--draft suffix: tokens of earlier outputs kept to draft from (oldest dropped first)."
     ),
     num_threads: int = typer.Option(1, help="torch CPU threads for model drafts."),
+    suffix_with_model: bool = typer.Option(
+        True,
+        "--suffix-with-model/--model-only",
+        help="--draft model:NAME: keep the suffix source beside the model (its draft goes out when it "
+        "predicts all k tokens, and the model is not run).",
+    ),
+    draft_vocab: int | None = typer.Option(
+        None, help="Model drafts score only the first N token ids (+ EOS): a cheaper LM head (default: all)."
+    ),
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="SPLITSECOND_API_KEY", help="Require 'Authorization: Bearer <key>' on /v1."
     ),
@@ -74,6 +83,8 @@ def edge(
             free_run_tokens=free_run_tokens,
             num_threads=num_threads,
             suffix_cache_tokens=suffix_cache_tokens,
+            suffix_with_model=suffix_with_model,
+            draft_vocab=draft_vocab,
             api_key=verifier_key,
         )
         server_config = ServerConfig(host=host, port=port, api_key=api_key or None, log_level=log_level)

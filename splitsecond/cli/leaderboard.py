@@ -45,6 +45,8 @@ def run(
     report: bool = typer.Option(True, help="Write the report next to the database when the run completes."),
 ) -> None:
     """Play every unfinished match of CONFIG and record it; resumable."""
+    from rich.markup import escape
+
     from splitsecond.benchmarks.leaderboard import ConfigError, LiveProgress, load_config, run_leaderboard
     from splitsecond.benchmarks.leaderboard.runner import default_db_path
 
@@ -52,9 +54,12 @@ def run(
     try:
         cfg = load_config(config)
     except ConfigError as exc:
-        console.print(f"[red]config error:[/red] {exc}")
+        console.print(f"[red]config error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     db_path = db or default_db_path(cfg)
+    from splitsecond.benchmarks.leaderboard.stack_runtime import stop_on_sigterm
+
+    stop_on_sigterm()  # `kill`/`timeout` stop the run like Ctrl-C: its servers and edges stop too
     try:
         with LiveProgress(console) as live:
             summary = run_leaderboard(
@@ -68,7 +73,7 @@ def run(
                 on_event=live,
             )
     except (ValueError, RuntimeError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     c = summary.status_counts
     console.print(
@@ -77,6 +82,10 @@ def run(
         f"store {db_path}: {c.get('done', 0)} done, {c.get('forfeit', 0)} forfeit, "
         f"{c.get('failed', 0)} failed, {c.get('pending', 0)} pending"
     )
+    if summary.replayed:
+        console.print(
+            f"{summary.replayed} match(es) replayed after restarts of {', '.join(dict.fromkeys(summary.restarts))}"
+        )
     if summary.interrupted:
         console.print("[yellow]interrupted[/yellow]: run the same command again to resume")
         raise typer.Exit(130)

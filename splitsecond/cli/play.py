@@ -13,6 +13,7 @@ command with exit code 1 instead of a match played on fallbacks.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -129,6 +130,13 @@ def play(
         help="Plan cache store for apc/ models: SQLite file or redis:// URL "
         "(default: $SPLITSECOND_CACHE_DB or ~/.cache/splitsecond/plans.db).",
     ),
+    stack: str | None = typer.Option(
+        None,
+        "--stack",
+        help="TOML file with [[serve]] entries and a [stack] (as in a leaderboard config): start them for "
+        "this match (KV tier, edges, plan cache store and adapter); specs may use {serve:NAME} and "
+        "{edge:NAME}. Logs under --out (default: a fresh folder under runs/).",
+    ),
 ) -> None:
     """Play one match and print the result table."""
     from splitsecond.agents.arena import MatchConfig, result_table, run_match
@@ -152,56 +160,79 @@ def play(
     if opponent is not None:
         specs.append(opponent)
     latencies = [latency] * len(agent) + ([opponent_latency] if opponent is not None else [])
-    from splitsecond.agents.specs import llm_endpoints
+    adapter: str | None = None
+    with contextlib.ExitStack() as running:
+        if stack is not None:
+            from splitsecond.benchmarks.leaderboard.stack_runtime import stack_for_play
 
-    for api_base, spec in llm_endpoints(specs).items():
+            if out is None:
+                out = str(fresh_run_dir())
+            try:
+                specs, stack_db, adapter = running.enter_context(stack_for_play(stack, specs, env, out))
+            except (ValueError, RuntimeError) as exc:
+                from rich.markup import escape
+
+                console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+                raise typer.Exit(2) from None
+            cache_db = cache_db or stack_db
+            console.print(f"stack started; logs under {out}/stack/logs", highlight=False)
+        from splitsecond.agents.specs import llm_endpoints
+
+        for api_base, spec in llm_endpoints(specs).items():
+            try:
+                check_endpoint(api_base)
+            except EndpointUnreachable as exc:
+                console.print(
+                    f"[red]error:[/red] {exc}; agent {spec!r} cannot play. Start the server "
+                    "(e.g. `splitsecond serve smollm2-135m --port 8000`) or fix the URL after '@'.",
+                    markup=True,
+                    highlight=False,
+                )
+                raise typer.Exit(1) from None
+        if gif and out is None:
+            out = str(fresh_run_dir())
+            console.print(f"writing the episode log, replay and GIF to {out}/", highlight=False)
         try:
-            check_endpoint(api_base)
-        except EndpointUnreachable as exc:
-            console.print(
-                f"[red]error:[/red] {exc}; agent {spec!r} cannot play. Start the server "
-                "(e.g. `splitsecond serve smollm2-135m --port 8000`) or fix the URL after '@'.",
-                markup=True,
-                highlight=False,
-            )
-            raise typer.Exit(1) from None
-    if gif and out is None:
-        out = str(fresh_run_dir())
-        console.print(f"writing the episode log, replay and GIF to {out}/", highlight=False)
-    try:
-        if plan_cache_specs(specs):
-            from splitsecond.cache import ensure_registered
+            if plan_cache_specs(specs):
+                from splitsecond.benchmarks.leaderboard.worker import prepare_worker
 
-            ensure_registered(cache_db)
-        config = MatchConfig(
-            env_id=env,
-            env_kwargs=env_kwargs,
-            seed=seed,
-            mode=CLOCKS[clock],
-            act_timeout_s=timeout,
-            max_decisions=max_decisions,
-            out_dir=out,
-            gif=gif,
-        )
-        from splitsecond.agents.arena import game_for
+                prepare_worker(specs, cache_db, adapter)
+            config = MatchConfig(
+                env_id=env,
+                env_kwargs=env_kwargs,
+                seed=seed,
+                mode=CLOCKS[clock],
+                act_timeout_s=timeout,
+                max_decisions=max_decisions,
+                out_dir=out,
+                gif=gif,
+            )
+            from splitsecond.agents.arena import game_for
 
-        ids = game_for(config.env_id).agent_ids(len(specs))
-        callback, live = live_progress(console)
-        with live:
-            result = run_match(
-                dict(zip(ids, specs, strict=True)), config, dict(zip(ids, latencies, strict=True)), callback
-            )
-    except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    console.print(result_table(result))
-    for label, path in (("log", result.log_path), ("replay", result.replay_path), ("gif", result.gif_path)):
-        if path is not None:
-            console.print(f"{label}: {path}", highlight=False)
-    for agent_id, stats in result.agents.items():
-        if stats.errors:
-            console.print(
-                f"[yellow]warning:[/yellow] {stats.name} ({agent_id}): {stats.errors} of {stats.decisions} "
-                "decisions failed (model calls or the agent raised; see the log)",
-                highlight=False,
-            )
+            ids = game_for(config.env_id).agent_ids(len(specs))
+            callback, live = live_progress(console)
+            with live:
+                result = run_match(
+                    dict(zip(ids, specs, strict=True)),
+                    config,
+                    dict(zip(ids, latencies, strict=True)),
+                    callback,
+                )
+        except ValueError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        console.print(result_table(result))
+        for label, path in (
+            ("log", result.log_path),
+            ("replay", result.replay_path),
+            ("gif", result.gif_path),
+        ):
+            if path is not None:
+                console.print(f"{label}: {path}", highlight=False)
+        for agent_id, stats in result.agents.items():
+            if stats.errors:
+                console.print(
+                    f"[yellow]warning:[/yellow] {stats.name} ({agent_id}): {stats.errors} of {stats.decisions} "
+                    "decisions failed (model calls or the agent raised; see the log)",
+                    highlight=False,
+                )

@@ -53,11 +53,24 @@ def serve(
     seed: int | None = typer.Option(None, help="Engine seed."),
     num_kv_blocks: int | None = typer.Option(None, help="KV-cache blocks (overrides --kv-cache-memory-mb)."),
     num_threads: int | None = typer.Option(None, help="torch CPU threads (default: the cores free to it)."),
+    precision: str | None = typer.Option(
+        None,
+        help="Weights served at: source (the checkpoint's own, default), int8, int4 (CPU kernels) "
+        "or bf16 (16-bit dense weights).",
+    ),
     kv_swap_policy: str | None = typer.Option(
-        None, help="Under KV memory pressure: recompute (default), dram or flash swap."
+        None,
+        help="Under KV memory pressure: auto (default: flash where the zone's folder is writable, "
+        "sized from free disk), recompute, dram or flash swap.",
     ),
     kv_swap_path: str | None = typer.Option(None, help="Flash zone: a file or block device (flash policy)."),
     kv_swap_size_mb: int | None = typer.Option(None, help="Size of the flash zone, MiB (preallocated)."),
+    kv_swap_io_backend: str | None = typer.Option(
+        None, help="I/O path of the flash zone: auto (default), posix or kvikio."
+    ),
+    kv_cache_dram_swap_mb: int | None = typer.Option(
+        None, "--kv-dram-swap-mb", help="Host-memory pool of the dram policy, MiB."
+    ),
     speculative_edge: bool = typer.Option(
         False,
         "--speculative-edge",
@@ -110,9 +123,12 @@ def serve(
             seed=seed,
             num_kv_blocks=num_kv_blocks,
             num_threads=num_threads,
+            precision=precision,
             kv_swap_policy=kv_swap_policy,
             kv_swap_path=kv_swap_path,
             kv_swap_size_mb=kv_swap_size_mb,
+            kv_swap_io_backend=kv_swap_io_backend,
+            kv_dram_swap_mb=kv_cache_dram_swap_mb,
             spec_max_draft_tokens=spec_max_draft_tokens,
             spec_verify_token_budget=spec_verify_token_budget,
         )

@@ -185,7 +185,11 @@ def test_bench_config_validates() -> None:
     )  # no suffix: repeats ok
     for bad in (
         {"users": (0,)},
-        {"rtts_ms": (14.0,)},
+        {"rtts_ms": (14.0,), "network": "in-process"},
+        {"loss_pct": 0},
+        {"requests_per_user": 0},
+        {"pin": 1},
+        {"sources": ("model:",)},
         {"sources": ("eagle",)},
         {"sources": ("self:x",)},
         {"workloads": ("chat",)},
@@ -291,3 +295,77 @@ def test_goals_leave_out_the_model_upper_bound_unless_asked() -> None:
     assert goals["met"] is False
     upper = evaluate_goals(cells, exclude=())
     assert upper["cells_meeting_both"] == ["general/u1/rtt14/model"] and upper["met"] is True
+
+
+def test_lossy_conditions_have_their_own_cells_and_peers() -> None:
+    cfg = BenchConfig(rtts_ms=(14, 5, 50), lossy_rtts_ms=(14,), sources=("model:qwen2.5-coder-0.5b",))
+    assert [c.label for c in cfg.conditions(real_link=True)] == ["rtt5", "rtt14", "rtt50", "rtt14-loss1"]
+    assert [c.label for c in cfg.conditions(real_link=False)] == [
+        "rtt5",
+        "rtt14",
+        "rtt50",
+    ]  # no loss in-process
+    assert cell_id("agent", 1, 14.0, "suffix", 1.0) == "agent/u1/rtt14-loss1/suffix"
+    cells = []
+    for loss, so_thr, edge_thr in ((0.0, 2.0, 5.0), (1.0, 2.0, 3.0)):
+        for source, thr, itl in ((SERVER_ONLY, so_thr, 400.0), ("model:qwen2.5-coder-0.5b", edge_thr, 300.0)):
+            c = _cell("agent", 1, 14.0, source, thr, itl)
+            c.update(id=cell_id("agent", 1, 14.0, source, loss), loss_pct=loss, decision_ms=2 * itl)
+            cells.append(c)
+    compare_to_server_only(cells)
+    clean, lossy = cells[1], cells[3]
+    assert clean["vs"] == "agent/u1/rtt14/server-only" and clean["throughput_ratio"] == pytest.approx(2.5)
+    assert lossy["vs"] == "agent/u1/rtt14-loss1/server-only" and lossy["throughput_ratio"] == pytest.approx(
+        1.5
+    )
+    assert clean["decision_change_pct"] == pytest.approx(-25.0)
+
+
+def test_cell_prompts_send_each_prompt_once_per_user() -> None:
+    cfg = BenchConfig(requests_per_user=1, min_requests=3, prompts=8, users=(1, 4, 8))
+    assert [cfg.cell_prompts(u, 8) for u in (1, 4, 8)] == [3, 4, 8]
+    assert BenchConfig().cell_prompts(4, 16) == 16  # without requests_per_user: every prompt
+
+
+def test_draft_model_goals_check_every_cell() -> None:
+    from splitsecond.benchmarks.spec_edge import evaluate_draft_model_goals
+
+    src = "model:qwen2.5-coder-0.5b"
+    cells = [
+        {"id": "agent/u1", "workload": "agent", "users": 1, "source": src, "throughput_ratio": 2.3,
+         "itl_change_pct": -15.0, "lossless": True},
+        {"id": "general/u4", "workload": "general", "users": 4, "source": src, "throughput_ratio": 1.4,
+         "itl_change_pct": -20.0, "lossless": True},
+        {"id": "agent/u8", "workload": "agent", "users": 8, "source": src, "throughput_ratio": 1.0,
+         "itl_change_pct": 5.0, "lossless": True},
+        {"id": "agent/u1/so", "workload": "agent", "users": 1, "source": SERVER_ONLY, "throughput_ratio": None},
+    ]  # fmt: skip
+    goals = evaluate_draft_model_goals(cells, src)
+    by_id = {r["id"]: r for r in goals["cells"]}
+    assert set(by_id) == {"agent/u1", "general/u4", "agent/u8"}
+    assert by_id["agent/u1"]["throughput_met"] and by_id["agent/u1"]["itl_met"]
+    assert by_id["general/u4"]["throughput_goal"] == 1.5 and not by_id["general/u4"]["throughput_met"]
+    assert by_id["agent/u8"]["throughput_goal"] == 1.0 and by_id["agent/u8"]["throughput_met"]
+    assert not by_id["agent/u8"]["itl_met"]
+    assert not goals["throughput_met"] and not goals["itl_met"] and goals["lossless"]
+    assert evaluate_draft_model_goals(cells, "model:other")["throughput_met"] is False  # no cells: not met
+
+
+def test_qwen_preset_and_new_options_parse() -> None:
+    import argparse
+
+    from splitsecond.benchmarks.spec_edge import QWEN_PRESET, config_from_args
+
+    def ns(**kw) -> argparse.Namespace:
+        base = {"network": "auto", "preset": None, "quick": False, "rounds": None, "sources": None,
+                "workloads": None, "pin": None, "loss": None, "users": None, "rtts": None, "lossy_rtts": None,
+                "max_tokens": None}  # fmt: skip
+        return argparse.Namespace(**{**base, **kw})
+
+    cfg = config_from_args(ns(preset="qwen", lossy_rtts="14", rtts="5,14,50"))
+    assert cfg.sources == (QWEN_PRESET["source"],) and cfg.users == (1, 4, 8) and cfg.pin
+    assert [c.label for c in cfg.conditions(True)] == ["rtt5", "rtt14", "rtt50", "rtt14-loss1"]
+    quick = config_from_args(ns(preset="qwen", quick=True, max_tokens="8", pin=False))
+    assert quick.users == (1, 4) and quick.max_tokens == {"general": 8, "agent": 8} and not quick.pin
+    with pytest.raises(ValueError, match="numbers"):
+        config_from_args(ns(lossy_rtts="x"))

@@ -132,3 +132,40 @@ def test_a_refused_output_constraint_falls_back_to_free_text(server):
     assert done.text is not None and done.error is None and done.usage.requests == 1
     assert client.choice_constraint is False
     assert "extra_body" not in client._kwargs(messages, 4, ["a", "b"], regex="[0-9]+")
+
+
+def test_plan_follow_plans_go_through_the_cache_and_a_hit_needs_no_call(server, tmp_path):
+    """A plan-follow plan is JSON-constrained, yet the agent marks it as a plan (``apc_role``); its
+    outcome is reported under the names the agent plays, so it becomes a template; the same situation
+    then gets it back with rule keywords and no model call at all."""
+    from splitsecond.agents import LLMAgent
+    from splitsecond.cache import MatcherConfig, PlanCache, PlanFeedback, RuleTemplateExtractor, register
+    from splitsecond.cache.layer import unregister
+    from splitsecond.cache.rule_first import RuleFirstKeywordExtractor
+    from splitsecond.cache.situation_rules import rules_for
+    from splitsecond.envs.streetfighter.actions import ACTION_NAMES
+
+    cache = PlanCache(
+        tmp_path / "plans.db",
+        keywords=RuleFirstKeywordExtractor(rules_for("StreetFighter-v0")),
+        templates=RuleTemplateExtractor(protected=tuple(n for n in ACTION_NAMES if n.isupper())),
+        matcher=MatcherConfig(semantic=False),
+    )
+    handler = register(cache)
+    try:
+        agent = LLMAgent("apc/openai/smollm2-135m", api_base=server.api_base, thinking="plan-follow:2",
+                         structured="choice", prompt="compact", history=0)  # fmt: skip
+        wrapped = PlanFeedback(agent, cache, reward_fn=lambda previous, observation: 1.0)
+        spec, obs = _spec_and_observation()
+        wrapped.reset(spec, seed=0)
+        first = [wrapped.act(obs) for _ in range(2)]
+        assert handler.plan_calls == 1 and handler.passthrough_calls == 0 and not first[0].fallback
+        assert handler.recent[-1].source == "planner" and cache.keywords.counts == {"rules": 1}
+        assert wrapped.flush() == "inserted"
+        hit = wrapped.act(obs)
+        assert handler.recent[-1].source == "cache" and handler.recent[-1].usage.requests == 0
+        assert hit.usage.prompt_tokens == hit.usage.completion_tokens == 0  # no model computed anything
+        assert hit.trace.plan == first[0].trace.plan and not hit.fallback
+    finally:
+        unregister()
+        cache.close()

@@ -21,7 +21,10 @@ class EdgeConfig:
     "self:N" (the served model's first N decoder layers plus its head: self-speculation),
     "model" (the whole served model as drafter: acceptance upper bound, no speed-up),
     "model:NAME" (another model that shares the tokenizer) or "none" (empty drafts: one token per
-    round, the no-speculation baseline over the same path).
+    round, the no-speculation baseline over the same path). With ``suffix_with_model`` (the default)
+    a "model:NAME" edge keeps the suffix source beside the model: a round goes out with the suffix
+    source's draft when it predicts all k tokens (the model is not run), else with the model's
+    (``ModelSuffixProposer``).
     ``max_draft_tokens`` caps k; with ``adaptive`` k follows the observed acceptance (and never exceeds
     the server's advice), otherwise it is the cap. ``proactive`` drafts the next round while the current
     one is verified. ``one_way_delay_ms`` emulates network delay per message and direction.
@@ -39,6 +42,10 @@ class EdgeConfig:
     drafts.
     ``api_key``: the key the verifier requires (``serve --api-key``), sent as gRPC metadata on every
     call; the CLI reads it from ``$SPLITSECOND_API_KEY`` or ``--api-key-file``, never its command line.
+    ``draft_vocab``: a model drafter scores only the first ``draft_vocab`` token ids (plus the
+    end-of-sequence ids) with its LM head, a cheaper head for a large vocabulary (byte-level BPE ids
+    come roughly in merge order, so the first ids are the frequent tokens); drafts stay lossless, a
+    rarer token is simply never drafted. None scores the whole vocabulary.
     """
 
     server: str
@@ -61,6 +68,8 @@ class EdgeConfig:
     free_run_tokens: int = 4
     probe_every: int = 8
     plain_fallback: bool = True
+    suffix_with_model: bool = True
+    draft_vocab: int | None = None
     api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -72,7 +81,7 @@ class EdgeConfig:
         self.draft_kind()  # validates draft
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key.strip()):
             bad("api_key must be None or a non-empty string")
-        for name in ("adaptive", "proactive", "plain_fallback"):
+        for name in ("adaptive", "proactive", "plain_fallback", "suffix_with_model"):
             if not isinstance(getattr(self, name), bool):
                 bad(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not isinstance(self.max_draft_tokens, int) or not 0 <= self.max_draft_tokens <= 64:
@@ -92,6 +101,12 @@ class EdgeConfig:
             bad(f"draft_top_k must be a positive integer, got {self.draft_top_k!r}")
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
             bad(f"num_threads must be a positive integer or None, got {self.num_threads!r}")
+        if self.draft_vocab is not None and (
+            not isinstance(self.draft_vocab, int)
+            or isinstance(self.draft_vocab, bool)
+            or self.draft_vocab < 1
+        ):
+            bad(f"draft_vocab must be a positive integer or None, got {self.draft_vocab!r}")
         if not isinstance(self.free_run_tokens, int) or not 0 <= self.free_run_tokens <= 64:
             bad(f"free_run_tokens must be an integer in [0, 64], got {self.free_run_tokens!r}")
         if not isinstance(self.probe_every, int) or self.probe_every < 1:

@@ -15,12 +15,21 @@ far, and where drafting has been measured not to pay (``DraftPayoff``: pace and 
 against the server decoding alone) the request is a *plain* session that the server decodes on its own,
 exactly as without speculation; every ``probe_every``-th such request drafts to re-check. The "suffix"
 source also keeps every finished output (``SuffixCache``) to draft later requests from.
+
+A model drafter ("model:NAME", "self:N") costs a forward pass per token, so: it drafts in a worker
+thread; its bet and the next round are drafted after the round is sent and only until the verdict
+arrives (and only while this is the edge's one active request: with several, drafting ahead for one
+takes the core from another's next draft); the drafting a round could not hide counts in k's price
+(``_edge_token_cost``); drafters keep their KV cache between requests and a new one starts from a copy
+of the newest one's (``ModelDrafter.adopt``), so a shared system prompt is computed once. "model:NAME"
+keeps the suffix source beside the model (``ModelSuffixProposer``) unless ``suffix_with_model`` is off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import itertools
 import logging
 import time
@@ -37,8 +46,11 @@ from splitsecond.serving.speculative.edge.stats import EdgeStats
 from splitsecond.serving.speculative.payoff import DraftPayoff
 from splitsecond.serving.speculative.proactive import ProactiveDraft, ProactiveStats
 from splitsecond.serving.speculative.proposers.base import Proposal, Proposer
+from splitsecond.serving.speculative.proposers.hybrid import HybridStats, ModelSuffixProposer
+from splitsecond.serving.speculative.proposers.model_drafter import ModelDrafter
 from splitsecond.serving.speculative.proposers.suffix import SuffixCache, SuffixProposer
 from splitsecond.serving.speculative.protocol import Draft, OpenSession, VerdictMessage, params_to_wire
+from splitsecond.serving.speculative.verification import SparseDraftDist
 from splitsecond.serving.speculative.verifier_service import tokenizer_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -47,6 +59,29 @@ _ids = itertools.count()
 _PRIOR_ROUNDS = 8  # rounds the edge must have seen before a new request starts from its acceptance
 _MAX_RUN_DOUBLINGS = 3  # free runs double up to free_run_tokens << 3
 _MAX_FREE_RUN = 1024  # the engine's (and the verifier's default) cap on one free run
+
+
+def _model_drafter(proposer: Proposer) -> ModelDrafter | None:
+    """The ``ModelDrafter`` inside ``proposer`` (itself, or a ``ModelSuffixProposer``'s model), if any."""
+    if isinstance(proposer, ModelDrafter):
+        return proposer
+    inner = getattr(proposer, "model", None) if isinstance(proposer, ModelSuffixProposer) else None
+    return inner if isinstance(inner, ModelDrafter) else None
+
+
+def _takes_stop(proposer: Proposer) -> bool:
+    """Whether ``proposer.propose`` takes ``stop`` (``ModelDrafter``, ``ModelSuffixProposer``)."""
+    try:
+        return "stop" in inspect.signature(proposer.propose).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _dists_or_points(proposal: Proposal) -> list[SparseDraftDist]:
+    """A proposal's draft distributions, point masses for a deterministic one."""
+    if proposal.dists is not None:
+        return list(proposal.dists)
+    return [SparseDraftDist([t], [1.0]) for t in proposal.tokens]
 
 
 class _Output:
@@ -115,6 +150,9 @@ class EdgeEngine:
         self.edge_stats = EdgeStats()
         self.proactive_stats = ProactiveStats()
         self.suffix_cache: SuffixCache | None = None  # the "suffix" source's earlier outputs
+        self.hybrid_stats: HybridStats | None = None  # model + suffix: which source each draft came from
+        kind = config.draft_kind()[0]
+        self._model_drafts = kind in ("model", "self")  # a forward pass per drafted token
         # Acceptance over every round of every request (slow EWMA): a new request starts from it.
         self.acceptance = AdaptiveDraftLength(
             k_min=0, k_max=config.max_draft_tokens, k_init=min(4, config.max_draft_tokens), ewma=0.05
@@ -123,6 +161,8 @@ class EdgeEngine:
         self._plain_streak = 0  # requests in a row sent to plain decoding
         self._proposer_factory = proposer_factory or self._default_proposer_factory()
         self._idle_proposers: list[Proposer] = []
+        self._edge_cost: float | None = None  # a model draft token's price (``_edge_token_cost``)
+        self._last_drafter: ModelDrafter | None = None  # the newest model drafter: a new one copies its cache
         self._sessions: dict[str, RemoteSession] = {}
         self._aborted: set[str] = set()
         self._active = 0
@@ -146,6 +186,7 @@ class EdgeEngine:
         from splitsecond.serving.loader.model_loader import load_model
         from splitsecond.serving.speculative.proposers.model_drafter import (
             ModelDrafter,
+            reduced_vocab_model,
             self_speculative_model,
         )
 
@@ -158,29 +199,101 @@ class EdgeEngine:
             loaded.model.pack_weights("fp16")
         model = self_speculative_model(loaded.model, arg) if kind == "self" else loaded.model
         cfg = self.config
-        return lambda: ModelDrafter(
-            model,
-            cfg.max_model_len + cfg.max_draft_tokens + 2,  # room for a proactive draft past the end
-            name=cfg.draft,
-            temperature=cfg.draft_temperature,
-            top_k=cfg.draft_top_k,
-        )
+        if cfg.draft_vocab is not None and cfg.draft_vocab < model.config.vocab_size:
+            keep = [*range(cfg.draft_vocab), *self.tokenizer.eos_token_ids]
+            model = reduced_vocab_model(model, keep)
+
+        def drafter() -> ModelDrafter:
+            return ModelDrafter(
+                model,
+                cfg.max_model_len + cfg.max_draft_tokens + 2,  # room for a proactive draft past the end
+                name=cfg.draft,
+                temperature=cfg.draft_temperature,
+                top_k=cfg.draft_top_k,
+            )
+
+        if not (kind == "model" and arg and cfg.suffix_with_model):
+            return drafter
+        cache = self.suffix_cache = SuffixCache(cfg.suffix_cache_tokens)
+        stats = self.hybrid_stats = HybridStats()
+        n = cfg.suffix_max_match
+        return lambda: ModelSuffixProposer(drafter(), SuffixProposer(cache, max_match=n), stats)
 
     def _acquire_proposer(self) -> Proposer:
         if self._idle_proposers:
             return self._idle_proposers.pop()
-        return self._proposer_factory()
+        proposer = self._proposer_factory()
+        drafter = _model_drafter(proposer)
+        if drafter is not None and self._last_drafter is not None:
+            drafter.seed = self._last_drafter  # start from its cache: the prompts share a prefix, most likely
+        self._last_drafter = drafter or self._last_drafter
+        return proposer
 
     def _release_proposer(self, proposer: Proposer) -> None:
-        proposer.reset()
+        if isinstance(proposer, ModelDrafter):
+            pass  # its cache is keyed by the tokens it holds: the next request reuses the shared prefix
+        else:
+            proposer.reset()
         self._idle_proposers.append(proposer)
 
-    async def _propose(self, proposer: Proposer, context: list[int], k: int) -> Proposal:
+    async def _propose(
+        self, proposer: Proposer, context: list[int], k: int, until: asyncio.Future | None = None
+    ) -> Proposal:
+        """Up to ``k`` tokens after ``context``. A model drafts in a worker thread (the event loop keeps
+        serving other sessions); with ``until`` it stops after the token during which ``until`` is done
+        (a proactive draft must not hold up the round whose verdict has come)."""
         if k <= 0 or self.config.draft == "none":
             return Proposal([], None)
-        if self.config.draft in ("prompt-lookup", "suffix"):
+        if not self._model_drafts:
             return proposer.propose(context, k)  # microseconds: not worth a thread hop
-        return await asyncio.to_thread(proposer.propose, context, k)
+        if until is None or not _takes_stop(proposer):
+            return await asyncio.to_thread(proposer.propose, context, k)
+        return await asyncio.to_thread(proposer.propose, context, k, stop=until.done)
+
+    def _edge_token_cost(self, drafted: int, draft_s: float, round_s: float) -> float:
+        """A model drafter's price of one draft token in units of a round without drafting (network and
+        server), smoothed over rounds: the drafting that was not hidden behind a round in flight, which
+        the acceptance model then weighs against the tokens a longer draft brings (0 for the other sources,
+        whose drafts cost microseconds)."""
+        if not self._model_drafts:
+            return 0.0
+        if drafted > 0 and round_s > draft_s:
+            sample = (draft_s / drafted) / (round_s - draft_s)
+            self._edge_cost = sample if self._edge_cost is None else 0.8 * self._edge_cost + 0.2 * sample
+        return self._edge_cost or 0.0
+
+    def _bets_ahead(self, tokens: list[int]) -> bool:
+        """Whether a model drafter drafts the bet and the next round while this round is in flight: only
+        when this is the edge's one active request (with several, the core drafting ahead for one is taken
+        from another's next draft) and the draft does not end the sequence."""
+        return (
+            self.config.proactive
+            and self._model_drafts
+            and self._active == 1
+            and bool(tokens)
+            and tokens[-1] not in self.tokenizer.eos_token_ids
+        )
+
+    async def _draft_ahead(
+        self, proposer: Proposer, context: list[int], sent: list[int], k: int, in_flight: asyncio.Future
+    ) -> ProactiveDraft | None:
+        """The bet on the round in flight (``sent`` all accepted, then the drafter's next token) and up to
+        ``k`` tokens after it, drafted until the verdict arrives (at least the bet)."""
+        ahead = await self._propose(proposer, context + sent, k + 1, in_flight)
+        if not ahead.tokens:
+            return None
+        rest = Proposal(ahead.tokens[1:], ahead.dists[1:] if ahead.dists is not None else None)
+        return ProactiveDraft([*sent, ahead.tokens[0]], rest)
+
+    async def _top_up(self, proposer: Proposer, context: list[int], ready: Proposal, k: int) -> Proposal:
+        """A kept proactive draft cut short by its verdict, extended to ``k`` tokens (model drafts)."""
+        if not self._model_drafts or len(ready.tokens) >= k or not ready.tokens:
+            return ready
+        more = await self._propose(proposer, context + ready.tokens, k - len(ready.tokens))
+        dists = None
+        if ready.dists is not None or more.dists is not None:
+            dists = [*_dists_or_points(ready), *_dists_or_points(more)]
+        return Proposal(ready.tokens + more.tokens, dists)
 
     # --- engine facade ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -221,6 +334,8 @@ class EdgeEngine:
         s.bytes_out, s.bytes_in = self.client.stats.bytes_out, self.client.stats.bytes_in
         s.proactive_kept, s.proactive_discarded = self.proactive_stats.kept, self.proactive_stats.discarded
         summary = s.summary()
+        if self.hybrid_stats is not None:
+            summary["draft_sources"] = dataclasses.asdict(self.hybrid_stats)
         if self.suffix_cache is not None:
             c = self.suffix_cache
             summary["suffix_cache"] = {
@@ -379,9 +494,12 @@ class EdgeEngine:
                 else:
                     k = self._draft_length(adaptive, verdict.draft_limit, mode, idle_rounds)
                     t_draft = time.perf_counter()
-                    extra = 1 if cfg.proactive else 0
+                    # a model drafter bets after sending (below): its bet costs a forward pass
+                    extra = 1 if cfg.proactive and not self._model_drafts else 0
                     if ready is None and k > 0:
                         proposal = await self._propose(proposer, context, k + extra)
+                    elif ready is not None and k > 0:
+                        proposal = await self._top_up(proposer, context, ready, k + extra)
                     else:
                         proposal = ready if ready is not None else Proposal([])
                     draft_s = time.perf_counter() - t_draft
@@ -404,6 +522,8 @@ class EdgeEngine:
                         assumed = [*tokens, bet]
                         continuation = await self._propose(proposer, context + assumed, k + 1)
                         pending = ProactiveDraft(assumed, continuation)
+                    elif self._bets_ahead(tokens):
+                        pending = await self._draft_ahead(proposer, context, tokens, k + 1, in_flight)
                 try:
                     verdict = await in_flight
                 except VerifierError as e:
@@ -438,16 +558,18 @@ class EdgeEngine:
                     yield self._request_output(request_id, prompt, ids, out)
                     continue
                 round_ += 1
+                last_round = last
                 stats.record_round(len(tokens), verdict.accepted, len(verdict.token_ids), now - last, draft_s,
                                    verdict.server_seconds)  # fmt: skip
                 if tokens:
                     payoff.record_round(len(verdict.token_ids), now - last, verdict.server_seconds)
                 last = now
                 if cfg.adaptive:
+                    edge_cost = self._edge_token_cost(len(tokens), draft_s, now - last_round)
                     for estimate in (adaptive, self.acceptance):
                         estimate.update(len(tokens), min(verdict.accepted, len(tokens)))
                         if verdict.token_cost > 0:  # the server's measured price of a draft token
-                            estimate.draft_cost = verdict.token_cost
+                            estimate.draft_cost = verdict.token_cost + edge_cost
                 ready = pending.resolve(verdict.token_ids, self.proactive_stats) if pending else None
                 context.extend(verdict.token_ids)
                 out.extend(verdict)

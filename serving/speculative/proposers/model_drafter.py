@@ -11,6 +11,8 @@ likely tokens and returns that exact ``q`` per position (``SparseDraftDist``) fo
 
 ``self_speculative_model`` builds the drafter model out of the target itself (LayerSkip-style early
 exit, no training): the first N decoder layers, then the target's final norm and LM head.
+``reduced_vocab_model`` gives a drafter a cheaper LM head: it scores a subset of the vocabulary (the
+others get -inf), which for Qwen2.5's 151,936 tokens is a quarter of the 0.5B model's work per token.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import threading
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from splitsecond.serving.engine.kv_cache import KVCache
@@ -54,6 +59,53 @@ def self_speculative_model(model: LlamaForCausalLM, num_layers: int) -> LlamaFor
     view.config = dataclasses.replace(
         model.config, num_layers=num_layers, name=f"{model.config.name or 'model'}[:{num_layers} layers]"
     )
+    return view
+
+
+def reduced_vocab_model(model: LlamaForCausalLM, token_ids: list[int]) -> LlamaForCausalLM:
+    """A view of ``model`` whose LM head scores only ``token_ids`` (every other logit is -inf).
+
+    Shares every weight with ``model`` but the head, whose chosen rows are copied (and FBGEMM-packed
+    when ``model`` is packed "fp16"). Greedy drafts then pick the best of ``token_ids``; sampled drafts
+    draw from the distribution over them, which stays the exact ``q`` rejection sampling needs. Needs
+    the head's float weights (a tied head, or an unpacked one).
+    """
+    vocab = model.config.vocab_size
+    ids = sorted({int(t) for t in token_ids})
+    if not ids or ids[0] < 0 or ids[-1] >= vocab:
+        raise ValueError(f"token_ids must be a non-empty list of ids in [0, {vocab}), got {len(ids)} ids")
+    head = model.lm_head_weight
+    if head.numel() == 0:
+        raise ValueError(
+            "reduced_vocab_model needs the LM head's float weights; this model's head is packed away"
+        )
+    if getattr(model.config, "final_logit_softcapping", None) is not None:
+        raise ValueError("reduced_vocab_model does not support final logit soft-capping")
+    index = torch.tensor(ids, dtype=torch.long)
+    rows = head.detach()[index].float().contiguous()
+    if model.weight_packing == "fp16":
+        from splitsecond.serving.layers.linear import linear_packed, pack_weight
+
+        packed = pack_weight(rows, None, "fp16")
+
+        def scores(hidden: torch.Tensor) -> torch.Tensor:
+            return linear_packed(hidden.float(), packed)
+    else:
+
+        def scores(hidden: torch.Tensor) -> torch.Tensor:
+            return F.linear(hidden.to(rows.dtype), rows).float()
+
+    def compute_logits(hidden: torch.Tensor) -> torch.Tensor:
+        out = torch.full((hidden.shape[0], vocab), float("-inf"), dtype=torch.float32)
+        out[:, index] = scores(hidden)
+        return out
+
+    view = copy.copy(model)
+    view._modules = dict(model._modules)
+    view._parameters = dict(model._parameters)
+    view._buffers = dict(model._buffers)
+    object.__setattr__(view, "compute_logits", compute_logits)
+    view.config = dataclasses.replace(model.config, name=f"{model.config.name or 'model'}[{len(ids)} tokens]")
     return view
 
 
@@ -114,6 +166,8 @@ class ModelDrafter:
         else:
             self.generator.manual_seed(seed)
         self._cached: list[int] = []  # tokens whose K/V sit at positions 0..len-1 of the cache
+        self._lock = threading.Lock()  # held while drafting (and while another drafter copies this one)
+        self.seed: ModelDrafter | None = None  # copied from at the first propose while the cache is empty
 
     @property
     def cached_tokens(self) -> list[int]:
@@ -124,11 +178,41 @@ class ModelDrafter:
         """Forget the cached tokens (the KV slots are simply overwritten later)."""
         self._cached = []
 
+    def adopt(self, other: ModelDrafter) -> int:
+        """Take over ``other``'s cached tokens and their keys/values (a copy of its cache's used blocks), so a
+        new drafter for a prompt sharing ``other``'s prefix (an agent's system prompt) does not recompute it.
+        Both must draft with the same model; waits while ``other`` drafts. Returns the tokens taken over."""
+        if other is self:
+            return len(self._cached)
+        if (
+            other.kv_cache.tensor.shape != self.kv_cache.tensor.shape
+            or other.model.config != self.model.config
+        ):
+            raise ValueError("ModelDrafter.adopt: the other drafter has another model or cache size")
+        with other._lock:
+            n = len(other._cached)
+            blocks = -(-n // self.kv_cache.block_size)
+            self.kv_cache.tensor[:blocks].copy_(other.kv_cache.tensor[:blocks])
+            self._cached = list(other._cached)
+        return n
+
     def learn(self, output: list[int]) -> None:
         """Nothing to learn: the model's weights are fixed."""
 
-    def propose(self, context: list[int], k: int) -> Proposal:
-        """Draft up to ``k`` tokens after ``context`` (every token so far)."""
+    def propose(self, context: list[int], k: int, stop: Callable[[], bool] | None = None) -> Proposal:
+        """Draft up to ``k`` tokens after ``context`` (every token so far).
+
+        ``stop``: asked after every drafted token; once it answers True the draft ends there (at least one
+        token is drafted). The edge's proactive drafting passes "the verdict has arrived". A drafter with
+        a ``seed`` and nothing cached first copies the seed's cache (``adopt``).
+        """
+        if self.seed is not None and not self._cached:
+            seed, self.seed = self.seed, None
+            self.adopt(seed)
+        with self._lock:
+            return self._propose(context, k, stop)
+
+    def _propose(self, context: list[int], k: int, stop: Callable[[], bool] | None) -> Proposal:
         if not isinstance(k, int) or isinstance(k, bool) or k < 0:
             raise ValueError(f"k must be an integer >= 0, got {k!r}")
         if len(context) > self.max_len:
@@ -148,7 +232,7 @@ class ModelDrafter:
         while True:
             tok = self._pick(logits, dists)
             tokens.append(tok)
-            if len(tokens) == k:
+            if len(tokens) == k or (stop is not None and stop()):
                 break
             logits = self._extend([tok])
         return Proposal(tokens, None if self.temperature == 0 else dists)

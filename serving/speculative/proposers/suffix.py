@@ -183,6 +183,7 @@ class SuffixProposer:
         self.cache = cache
         self.max_match, self.min_match, self.min_prob = max_match, min_match, float(min_prob)
         self._context = PromptLookupProposer(max_ngram=max_match)
+        self.last_match = 0  # tokens of context the last proposal's continuation matched (0: none)
 
     def propose(self, context: list[int], k: int) -> Proposal:
         """Up to ``k`` tokens: the earlier outputs' continuation or the context's own, whichever matched longer."""
@@ -191,11 +192,13 @@ class SuffixProposer:
         stats = self.cache.stats
         if shared and shared_match >= local_match:
             stats.from_cache += 1
+            self.last_match = shared_match
             return Proposal(shared)
         if local:
             stats.from_context += 1
         else:
             stats.empty += 1
+        self.last_match = local_match if local else 0
         return Proposal(local)
 
     def reset(self) -> None:

@@ -70,7 +70,7 @@ def corrupt_page(tier: FlashSwapManager, owner: int, index: int = 0) -> None:
 
 @pytest.fixture(scope="module")
 def base(loaded):
-    with make_engine(loaded) as engine:
+    with make_engine(loaded, kv_swap_policy="recompute") as engine:
         assert isinstance(engine.scheduler, Scheduler) and engine.kv_tier is None
         outs = run(engine, prompts())
         s = engine.stats()
@@ -190,7 +190,9 @@ def test_unusable_zone_path_serves_with_recompute(loaded, tmp_path, caplog):
 
 
 def test_engine_config_validates_kv_swap_fields():
-    with pytest.raises(ValueError, match=r"kv_swap_policy must be one of \('recompute', 'dram', 'flash'\)"):
+    with pytest.raises(
+        ValueError, match=r"kv_swap_policy must be one of \('auto', 'recompute', 'dram', 'flash'\)"
+    ):
         EngineConfig(kv_swap_policy="ssd")
     with pytest.raises(ValueError, match="kv_swap_size_mb must be an integer >= 2"):
         EngineConfig(kv_swap_policy="flash", kv_swap_size_mb=1)

@@ -119,3 +119,44 @@ def test_length_limits_and_validation(loaded, prompt):
     ):
         with pytest.raises(ValueError, match="ModelDrafter"):
             ModelDrafter(loaded.model, **{"max_len": 64, **kwargs})
+
+
+def test_adopt_copies_the_shared_prefix_and_drafts_as_a_fresh_drafter(loaded, prompt):
+    first = ModelDrafter(loaded.model, 128)
+    first.propose(prompt, 3)
+    second = ModelDrafter(loaded.model, 128)
+    second.seed = first  # as the edge seeds a new drafter from its newest one
+    other = prompt[:-2] + loaded.tokenizer.encode(" block")
+    assert second.propose(other, 4) == ModelDrafter(loaded.model, 128).propose(other, 4)
+    assert second.seed is None and second.cached_tokens[: len(prompt) - 2] == prompt[:-2]
+    with pytest.raises(ValueError, match="adopt"):
+        ModelDrafter(loaded.model, 256).adopt(first)  # another cache size
+
+
+def test_stop_ends_a_draft_after_the_current_token(loaded, prompt):
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) >= 2
+
+    drafter = ModelDrafter(loaded.model, 128)
+    assert (
+        drafter.propose(prompt, 6, stop=stop).tokens
+        == ModelDrafter(loaded.model, 128).propose(prompt, 2).tokens
+    )
+
+
+def test_reduced_vocab_drafts_the_best_token_of_the_subset(loaded, prompt):
+    from splitsecond.serving.speculative.proposers import reduced_vocab_model
+
+    vocab = loaded.model.config.vocab_size
+    full = ModelDrafter(loaded.model, 128).propose(prompt, 4).tokens
+    whole = reduced_vocab_model(loaded.model, list(range(vocab)))
+    assert ModelDrafter(whole, 128).propose(prompt, 4).tokens == full
+    banned = set(full)
+    subset = [t for t in range(vocab) if t not in banned]
+    drafted = ModelDrafter(reduced_vocab_model(loaded.model, subset), 128).propose(prompt, 4).tokens
+    assert drafted and not banned & set(drafted)
+    with pytest.raises(ValueError, match="token_ids"):
+        reduced_vocab_model(loaded.model, [vocab])

@@ -1,7 +1,7 @@
 """The engine on SplitSecond's CPU kernels against llama.cpp on the same GGUF, in one process.
 
-Run: ``.venv/bin/python -m splitsecond.benchmarks.engine_kernels [--models M ...] [--rounds N] [--quick]``
-(under the shared bench lock on a shared machine: ``flock /tmp/ss/bench.lock ...``).
+Run: ``python -m splitsecond.benchmarks.engine_kernels [--models M ...] [--rounds N] [--quick]`` on an
+otherwise idle machine (other work on the cores skews both sides).
 
 Per model (default ``smollm2-135m`` and ``qwen2.5-coder-1.5b``), in rounds that alternate ours and
 llama.cpp (``llama-cpp-python``, same thread count), each figure a median over rounds, each ratio the

@@ -33,7 +33,7 @@ not depend on the machine's load. Per arm the JSON reports:
 Keywords come from rules on the observation text first (:mod:`splitsecond.cache.situation_rules`), the
 adapter model only when no rule matches; templates are extracted by rules (no call). Run::
 
-    flock /tmp/ss/bench.lock .venv/bin/python -m splitsecond.benchmarks.plan_cache --quick
+    python -m splitsecond.benchmarks.plan_cache --quick
 """
 
 from __future__ import annotations

@@ -273,8 +273,9 @@ def _agent_messages(n: int) -> list[list[dict[str, str]]]:
     from splitsecond.envs.streetfighter import ACTION_NAMES
 
     out: list[list[dict[str, str]]] = []
-    sf = gym.make("splitsecond/StreetFighter-v0")
-    hft = gym.make("splitsecond/HFTBench-v0")
+    # a fixed zero latency, not the wall clock: the same prompts on a busy machine as on an idle one
+    sf = gym.make("splitsecond/StreetFighter-v0", clock="fixed", latency_ms=0.0)
+    hft = gym.make("splitsecond/HFTBench-v0", clock="fixed", latency_ms=0.0)
     try:
         sf_spec = EnvSpec("splitsecond/StreetFighter-v0", sf.action_space, sf.observation_space,
                           action_names=tuple(ACTION_NAMES))  # fmt: skip

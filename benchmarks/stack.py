@@ -2,7 +2,7 @@
 
 ::
 
-    python -m splitsecond.benchmarks.stack --quick           # SmolLM2-135M, a few short matches, ~10 min
+    python -m splitsecond.benchmarks.stack --quick           # SmolLM2-135M, a few short matches, < 10 min
     python -m splitsecond.benchmarks.stack --config benchmarks/configs/leaderboard-stack.toml
 
 The composed config (a leaderboard with a ``[stack]``) is the ``all`` arm; the others are derived from
@@ -44,7 +44,7 @@ from typing import Any
 
 from splitsecond.benchmarks.leaderboard import LeaderboardConfig, ResultsDB, config_from_dict, load_config
 from splitsecond.benchmarks.leaderboard.runner import PLANS_FILE, run_leaderboard
-from splitsecond.benchmarks.leaderboard.stack_runtime import STACK_DIR, STATS_FILE, stop_on_sigterm
+from splitsecond.benchmarks.leaderboard.stack_runtime import read_stack_stats, stop_on_sigterm
 from splitsecond.benchmarks.machine import machine_info
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,9 @@ QUICK_SPEC = "?thinking={thinking}&prompt=compact"
 def quick_config() -> LeaderboardConfig:
     """The ``--quick`` stack: SmolLM2-135M served with a flash tier under a KV budget below two agents'
     prompts, a suffix-drafting edge per worker 10 ms away, plan-cached agents adapting with the same
-    model; two LLM agents race each other and scripted opponents in both envs, a few decisions each."""
+    model; two LLM agents play a scripted fighter on both sides (a gauntlet on it) and trade against
+    each other and a scripted trader, six decisions a match (the five arms in under 10 minutes on two
+    AVX2 cores; the planner still plans twice a match, so the plan cache is looked up and fed)."""
     model = "openai/smollm2-135m"
     return config_from_dict(
         {
@@ -78,7 +80,7 @@ def quick_config() -> LeaderboardConfig:
                 "seeds": [1],
                 "act_timeout_s": 180.0,
                 "max_attempts": 2,
-                "max_decisions": 8,
+                "max_decisions": 6,
                 "save_replays": False,
                 "bootstrap": 50,
             },
@@ -89,7 +91,12 @@ def quick_config() -> LeaderboardConfig:
                 "plan_cache": {"store": "sqlite", "adapter": f"{model}@{{serve:engine}}"},
             },
             "envs": {
-                "streetfighter": {"characters": [["kai", "kai"]], "round_seconds": 5, "rounds_to_win": 1},
+                "streetfighter": {
+                    "characters": [["kai", "kai"]],
+                    "round_seconds": 5,
+                    "rounds_to_win": 1,
+                    "pairing": "gauntlet",
+                },
                 "hftbench": {"session_seconds": 10, "decision_interval_ms": 1000},
             },
             "agents": [
@@ -103,7 +110,7 @@ def quick_config() -> LeaderboardConfig:
                     "spec": f"apc/{model}@{{edge:edge}}" + QUICK_SPEC.format(thinking="plan:2"),
                     "latency": "token:smollm2-135m-cpu,rtt=10",
                 },
-                {"spec": "zoner"},
+                {"spec": "zoner", "anchor": True},
                 {"spec": "hft-random", "latency": "fixed:50"},
             ],
         },
@@ -179,10 +186,10 @@ def measure_arm(config: LeaderboardConfig, db_path: Path) -> dict[str, Any]:
                     value = seat["metrics"].get("daily_yield_pct")
                     if value is not None:
                         yields.append(float(value))
-    stats_path = db_path.parent / STACK_DIR / STATS_FILE
-    stack = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.exists() else {}
-    servers = [row.get("engine_stats") or {} for name, row in stack.items() if row["kind"] == "server"]
-    edges = [row.get("engine_stats") or {} for name, row in stack.items() if row["kind"] == "edge"]
+    runs = read_stack_stats(db_path.parent)  # a resumed arm: every run's counters, summed
+    rows = [row for stack in runs for row in stack.values()]
+    servers = [row.get("engine_stats") or {} for row in rows if row["kind"] == "server"]
+    edges = [row.get("engine_stats") or {} for row in rows if row["kind"] == "edge"]
 
     def total(rows: list[dict[str, Any]], key: str) -> float:
         return sum(float(r.get(key, 0) or 0) for r in rows)
@@ -216,8 +223,44 @@ def measure_arm(config: LeaderboardConfig, db_path: Path) -> dict[str, Any]:
         "edge_accepted_tokens": int(total(servers, "spec_accepted_tokens")),
         "edge_rounds": int(total(edges, "spec_rounds")),
         "plan_cache": _plan_cache(db_path.parent / PLANS_FILE),
-        "restarts": sum(int(row.get("restarts", 0)) for row in stack.values()),
+        "restarts": sum(int(row.get("restarts", 0)) for row in rows),
+        "stack_runs": len(runs),
     }
+
+
+def agent_rows(config: LeaderboardConfig, db_path: Path) -> dict[str, dict[str, Any]]:
+    """Per participant of a played run: matches, decisions, errors, fallbacks and timeouts, p50/p95
+    wall time of its model calls, StreetFighter wins/draws/losses (against scripted opponents and
+    in all) and HFTBench PnL."""
+    llms = llm_names(config)
+    rows: dict[str, dict[str, Any]] = {}
+    latencies: dict[str, list[float]] = {}
+    with ResultsDB(db_path) as db:
+        for match in db.matches(config.name, statuses=("done", "forfeit")):
+            seats = match["outcome"]["seats"]
+            for seat in seats:
+                row = rows.setdefault(
+                    seat["name"],
+                    {"llm": seat["name"] in llms, "matches": 0, "decisions": 0, "errors": 0, "fallbacks": 0,
+                     "timeouts": 0, "sf_vs_scripted": [0, 0, 0], "sf_all": [0, 0, 0], "hft_pnl": []},
+                )  # fmt: skip
+                row["matches"] += 1
+                for key in ("decisions", "errors", "fallbacks", "timeouts"):
+                    row[key] += int(seat[key])
+                latencies.setdefault(seat["name"], []).extend(seat.get("measured_ms", []))
+                if match["env"] == "hftbench":
+                    row["hft_pnl"].append(round(float(seat["metrics"].get("pnl", seat["score"])), 2))
+                    continue
+                other = next(s for s in seats if s is not seat)
+                result = 0 if seat["rank"] < other["rank"] else 1 if seat["rank"] == other["rank"] else 2
+                row["sf_all"][result] += 1
+                if other["name"] not in llms:
+                    row["sf_vs_scripted"][result] += 1
+    for name, row in rows.items():
+        values = latencies.get(name, [])
+        row["call_ms_p50"] = round(statistics.median(values), 1) if values else None
+        row["call_ms_p95"] = round(_percentile(values, 0.95), 1) if values else None
+    return rows
 
 
 def _plan_cache(path: Path) -> dict[str, Any]:
@@ -318,10 +361,57 @@ def print_table(rows: dict[str, dict[str, Any]]) -> None:
     Console().print(table)
 
 
+def measure_run(
+    config: LeaderboardConfig,
+    db_path: Path,
+    out: Path,
+    seeds: int | None = None,
+    max_decisions: int | None = None,
+) -> dict[str, Any]:
+    """Measure one played run of ``config`` (resized as it was run, see
+    :func:`~splitsecond.benchmarks.leaderboard.config.resize_config`): the stack's row (as an arm's)
+    and every agent's; printed, and written to ``out``."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from splitsecond.benchmarks.leaderboard.config import resize_config
+
+    if not db_path.exists():
+        raise SystemExit(f"no results database at {db_path}")
+    config = resize_config(config, seeds=seeds, max_decisions=max_decisions)
+    with ResultsDB(db_path) as db:
+        counts = db.status_counts(config.name)
+    result = {
+        "benchmark": "stack",
+        "setting": f"run of {config.name}",
+        "seeds": seeds,
+        "max_decisions": max_decisions,
+        "status_counts": counts,
+        "stack": measure_arm(config, db_path),
+        "agents": agent_rows(config, db_path),
+        "machine": machine_info(),
+    }
+    table = Table(title=f"{config.name}: {counts}")
+    for title in ("agent", "matches", "decisions", "errors", "fallbacks", "p50 / p95 call ms", "SF W-D-L vs scripted", "HFT PnL"):  # fmt: skip
+        table.add_column(title, justify="right")
+    for name, r in result["agents"].items():
+        table.add_row(
+            name, str(r["matches"]), str(r["decisions"]), str(r["errors"]), str(r["fallbacks"]),
+            f"{_fmt(r['call_ms_p50'])} / {_fmt(r['call_ms_p95'])}", "-".join(map(str, r["sf_vs_scripted"])),
+            ", ".join(map(str, r["hft_pnl"])) or "-",
+        )  # fmt: skip
+    Console().print(table)
+    Console().print_json(data=result["stack"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    print(f"wrote {out}")
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the ablation (see the module docstring); returns what it wrote."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="SmolLM2-135M, a few short matches (~10 min).")
+    parser.add_argument("--quick", action="store_true", help="SmolLM2-135M, a few short matches (< 10 min).")
     parser.add_argument("--config", type=Path, default=None, help="A leaderboard config with a [stack].")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"Comma-separated arms of {', '.join(ARMS)}.")
     parser.add_argument("--workers", type=int, default=2, help="Matches at once (and edges per kind).")
@@ -329,6 +419,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--measure-only", action="store_true", help="Measure the arms' run folders again without playing."
+    )
+    parser.add_argument(
+        "--measure-run",
+        type=Path,
+        default=None,
+        help="Measure one played leaderboard run of --config (its results database; e.g. the canonical "
+        "stack run) instead of running arms: the stack's figures and each agent's, written to --out.",
+    )
+    parser.add_argument("--seeds", type=int, default=None, help="With --measure-run: the run's --seeds.")
+    parser.add_argument(
+        "--max-decisions", type=int, default=None, help="With --measure-run: the run's --max-decisions."
     )
     args = parser.parse_args(argv)
     stop_on_sigterm()
@@ -340,6 +441,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if unknown:
         parser.error(f"unknown arm(s) {unknown}; valid: {', '.join(ARMS)}")
     config = quick_config() if args.quick else load_config(args.config)
+    if args.measure_run is not None:
+        return measure_run(
+            config, args.measure_run, args.out, seeds=args.seeds, max_decisions=args.max_decisions
+        )
     t0 = time.perf_counter()
     result: dict[str, Any] = {}
 

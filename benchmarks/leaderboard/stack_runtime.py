@@ -8,7 +8,8 @@ or that failed two ``/health`` probes in a row, is restarted (a server with its 
 ports, so the workers' endpoints stay valid) and its name returned, so the matches in flight are
 replayed rather than scored; a component that dies more than ``stack.max_restarts`` times raises
 :class:`StackDown`. :meth:`StackRuntime.stats` reads every server's and edge's
-``/debug/engine_stats`` (what the stack benchmark reports); :meth:`StackRuntime.close` stops
+``/debug/engine_stats`` (what the stack benchmark reports; :func:`read_stack_stats` reads those of
+every run of a folder, a resumed one included); :meth:`StackRuntime.close` stops
 everything and removes the flash zones it made, also on Ctrl-C or a crash.
 """
 
@@ -88,6 +89,18 @@ def _http_ok(process: Any) -> bool:
         return httpx.get(f"{process.base_url}/health", timeout=3.0).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def served_max_model_len(api_base: str) -> int | None:
+    """The context length a running server announces on ``GET /models`` (``None``: not announced).
+    An edge takes its server's, so a prompt the server accepts is not refused at the edge (whose own
+    default is shorter)."""
+    try:
+        data = httpx.get(f"{api_base}/models", timeout=10.0).json().get("data") or [{}]
+        value = data[0].get("max_model_len")
+    except (httpx.HTTPError, ValueError, AttributeError, IndexError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else None
 
 
 def _redis_ok(process: Any) -> bool:
@@ -195,11 +208,15 @@ class StackRuntime:
         port = find_free_port()
         server = f"127.0.0.1:{self._spec_ports[edge.server]}"
         args = [sys.executable, "-c", "from splitsecond.cli import main; main()", "edge", "--server", server,
-                "--host", "127.0.0.1", "--port", str(port), *edge.edge_args(model)]  # fmt: skip
+                "--host", "127.0.0.1", "--port", str(port),
+                *edge.edge_args(model, self.config.act_timeout_s)]  # fmt: skip
         self.edge_bases[slot][EDGE_PREFIX + edge.name] = f"http://127.0.0.1:{port}/v1"
 
         def launch() -> Any:
-            process = ServerProcess(args, "127.0.0.1", port, None, _child_env(), keep_log=True)
+            length = served_max_model_len(f"http://127.0.0.1:{self._ports[edge.server]}/v1")
+            own = any(a.startswith("--max-model-len") for a in edge.args)
+            extra = ["--max-model-len", str(length)] if length and not own else []
+            process = ServerProcess([*args, *extra], "127.0.0.1", port, None, _child_env(), keep_log=True)
             try:
                 process.wait_ready(edge.timeout_s)
             except BaseException:
@@ -359,8 +376,12 @@ class StackRuntime:
         return out
 
     def write_stats(self) -> Path:
-        """Write :meth:`stats` to ``<stack folder>/stats.json``; returns its path."""
+        """Write :meth:`stats` to ``<stack folder>/stats.json``; returns its path. The counters of an
+        earlier run of the same folder (a resumed run: its servers started afresh) are kept as
+        ``stats.<n>.json``, so :func:`read_stack_stats` sees every run's."""
         path = self.dir / STATS_FILE
+        if path.exists():
+            path.rename(self.dir / f"stats.{len(_earlier_stats(self.dir)) + 1}.json")
         path.write_text(json.dumps(self.stats(), indent=2, default=str), encoding="utf-8")
         return path
 
@@ -405,6 +426,23 @@ class StackRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _earlier_stats(folder: Path) -> list[Path]:
+    """The kept counters of earlier runs (``stats.<n>.json``), oldest first."""
+    found = [
+        (int(p.stem.split(".")[1]), p) for p in folder.glob("stats.*.json") if p.stem.split(".")[1].isdigit()
+    ]
+    return [p for _, p in sorted(found)]
+
+
+def read_stack_stats(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Every run's stack counters (what :meth:`StackRuntime.write_stats` wrote) in a run folder, oldest
+    first: one entry per run, as a resumed leaderboard starts its servers afresh and their counters
+    from zero (sum them for the whole leaderboard); empty when no run wrote any."""
+    folder = Path(run_dir) / STACK_DIR
+    paths = [*_earlier_stats(folder), folder / STATS_FILE]
+    return [json.loads(p.read_text(encoding="utf-8")) for p in paths if p.exists()]
 
 
 def stop_on_sigterm() -> bool:

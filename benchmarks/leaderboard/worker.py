@@ -1,8 +1,9 @@
 """Playing one scheduled match, in whatever process the runner sends it to (pool worker, Ray task).
 
 :func:`play_match` prepares the process (:func:`prepare_worker`: a plan-cache seat, ``apc/...``,
-gets the ``apc`` LiteLLM provider registered, as ``splitsecond play`` does), builds the seats'
-agents from their specs (``{serve}``/``{serve:<name>}`` replaced by the servers' ``api_base``),
+gets the ``apc`` LiteLLM provider registered, as ``splitsecond play`` does, and a
+:class:`~splitsecond.cache.PlanFeedback` that reports how each plan's segment went, so the cache
+inserts good plans), builds the seats' agents from their specs (``{serve}``/``{serve:<name>}`` replaced by the servers' ``api_base``),
 wraps each in a :class:`CrashWatch` that remembers whether the agent raised and how many of its
 decisions reported a failed model call, plays the match with the arena and returns a
 :class:`MatchOutcome`. An agent whose first :data:`DEAD_ENDPOINT_DECISIONS` decisions all failed
@@ -210,7 +211,8 @@ def play_match(
 
     specs = [resolve_spec(s.spec, api_bases) for s in task.seats]
     prepare_worker(specs, cache_db, resolve_spec(adapter, api_bases) if adapter is not None else None)
-    watches = [CrashWatch(make_agent(spec)) for spec in specs]
+    agents = [_with_plan_feedback(make_agent(spec), spec, task.env) for spec in specs]
+    watches = [CrashWatch(agent) for agent in agents]
     config = MatchConfig(
         env_id=task.env_id,
         env_kwargs=dict(task.env_kwargs),
@@ -236,11 +238,38 @@ def play_match(
     result = run_match(
         dict(zip(ids, watches, strict=True)), config, latency=latency, progress=check_endpoints
     )
+    for agent in agents:  # the last plan's segment: reported now, not when the process ends
+        flush = getattr(agent, "flush", None)
+        if callable(flush):
+            flush()
     crashes = {i: w.crash for i, w in enumerate(watches) if w.crash is not None}
     versions = {i: _prompt_version(w.agent) for i, w in enumerate(watches)}
     return outcome_from_result(
         task, result, crashes, worker=f"{socket.gethostname()}:{os.getpid()}", prompt_versions=versions
     )
+
+
+def _with_plan_feedback(agent: Any, spec: str, env: str) -> Any:
+    """``agent`` wrapped in a :class:`~splitsecond.cache.PlanFeedback` when its model goes through the
+    plan cache (``apc/...``), so the segment played under each of its plans is reported to the cache
+    (scored with the env's reward, as the plan cache benchmark does) and good plans get inserted:
+    without it a leaderboard's plan cache only ever looks up. Other agents come back unchanged."""
+    from splitsecond.agents.specs import parse_agent_spec
+
+    try:
+        parsed = parse_agent_spec(spec)
+    except ValueError:
+        return agent
+    if parsed.kind != "llm" or not parsed.target.startswith("apc/"):
+        return agent
+    from splitsecond.benchmarks.plan_cache import ENVS
+    from splitsecond.cache import PlanFeedback
+    from splitsecond.cache.layer import registered
+
+    handler = registered()
+    if handler is None or env not in ENVS:
+        return agent
+    return PlanFeedback(agent, handler.cache, ENVS[env].reward_fn)
 
 
 def _prompt_version(agent: Any) -> str | None:

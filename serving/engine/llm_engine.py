@@ -78,9 +78,14 @@ class LLMEngine:
             torch.set_num_threads(config.resolved_num_threads())
         torch.manual_seed(config.seed)
         if loaded is None:
-            direct = config.resolved_weight_packing(self.dtype) == "quant"  # matrices straight to the kernels
+            planned = config.resolved_weight_packing(self.dtype)
+            direct = planned == "quant"  # matrices straight to the kernels
             loaded = load_model(
-                config.model, self.dtype, self.device, kernel_precision=config.precision if direct else None
+                config.model,
+                self.dtype,
+                self.device,
+                kernel_precision=config.precision if direct else None,
+                packing=planned,  # "fp16": comes packed (from the prepared-weights cache once stored)
             )
         elif loaded.dtype != self.dtype:
             raise ValueError(f"preloaded model is {loaded.dtype} but the config asks for {self.dtype}")

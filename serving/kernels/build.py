@@ -75,6 +75,14 @@ def _import_built(folder: Path, name: str) -> ModuleType | None:
     return None
 
 
+def put_venv_on_path() -> None:
+    """Put this interpreter's folder on PATH: the ninja that PyTorch's extension tooling runs is
+    installed in the virtual environment, whose ``bin`` need not be on PATH."""
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+
+
 def build(verbose: bool = False) -> ModuleType:
     """Compile the extension (a no-op when this key is built already) and import it; raises on failure."""
     from torch.utils import cpp_extension
@@ -85,9 +93,7 @@ def build(verbose: bool = False) -> ModuleType:
         if built is not None:
             return built
         folder.mkdir(parents=True, exist_ok=True)
-        venv_bin = str(Path(sys.executable).parent)  # ninja installed in the venv
-        if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
-            os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+        put_venv_on_path()
         logger.info("building the CPU kernels in %s (once; about a minute)", folder)
         module = cpp_extension.load(
             name=name,

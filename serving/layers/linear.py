@@ -106,7 +106,14 @@ class Linear(nn.Module):
 
     def pack(self, mode: str) -> None:
         """Switch to FBGEMM-packed weights (CPU, float32 activations); frees the float32 weight."""
-        self._packed = pack_weight(self.weight.data, None if self.bias is None else self.bias.data, mode)
+        self.use_packed(
+            pack_weight(self.weight.data, None if self.bias is None else self.bias.data, mode), mode
+        )
+
+    def use_packed(self, packed, mode: str) -> None:
+        """Serve from ``packed`` (a ``pack_weight`` result, e.g. rebuilt by ``layers.packed_fp16``) and free
+        the float weight."""
+        self._packed = packed
         self._pack_mode = mode
         self.weight = nn.Parameter(torch.empty(0), requires_grad=False)
 

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import torch
 
 from splitsecond.serving.kernels.ops import kernels_available
+from splitsecond.serving.layers.linear import packing_available
 from splitsecond.serving.loader.gguf import FourBitSources, load_gguf
 from splitsecond.serving.loader.kernel_sources import KernelSources
+from splitsecond.serving.loader.packed_weights import load_fp16_packed
 from splitsecond.serving.loader.registry import ResolvedModel, resolve_model
 from splitsecond.serving.loader.safetensors import load_safetensors_folder
 from splitsecond.serving.loader.tokenizer import Tokenizer
@@ -40,7 +42,11 @@ class LoadedModel:
 
 
 def load_model(
-    model: str, dtype: torch.dtype, device: str, kernel_precision: str | None = None
+    model: str,
+    dtype: torch.dtype,
+    device: str,
+    kernel_precision: str | None = None,
+    packing: str | None = None,
 ) -> LoadedModel:
     """Load ``model`` (short name or path) as an eval-mode module in ``dtype`` on ``device``.
 
@@ -48,9 +54,29 @@ def load_model(
     from the file into the CPU kernels' formats (``CausalLM.pack_weights("quant")``), never as float
     weights: no dequantising, no prepared-weights entry, a fraction of the memory. Where that cannot be
     done (no kernels, an unusual checkpoint) the model loads as without it.
+
+    ``packing="fp16"`` says the caller packs the model for FBGEMM next (``pack_weights("fp16")``): a
+    GGUF in float32 on CPU then comes already packed, from the packed entry of the prepared-weights
+    cache when there is one (``loader.packed_weights``: a warm start copies the packed buffers
+    instead of packing). Otherwise (or when that is unavailable) the model loads unpacked, as without it.
     """
     t0 = time.perf_counter()
     resolved = resolve_model(model)
+    if (
+        packing == "fp16"
+        and kernel_precision is None
+        and resolved.format == "gguf"
+        and device == "cpu"
+        and dtype == torch.float32
+        and packing_available()
+    ):
+        packed = load_fp16_packed(resolved.path)
+        if packed is not None:
+            module, tokenizer = packed
+            module.four_bit_sources = FourBitSources(resolved.path, module.config)
+            module.kernel_sources = KernelSources(resolved.path, module.config)
+            logger.info("loaded %s packed for fp16 in %.1fs", resolved.name, time.perf_counter() - t0)
+            return LoadedModel(module, tokenizer, resolved)
     direct = (
         kernel_precision is not None
         and resolved.format == "gguf"

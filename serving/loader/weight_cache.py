@@ -3,8 +3,11 @@
 Dequantising a GGUF in numpy is most of a cold start (about 17 s of the 1.5B ladder model's load on two
 cores). ``PreparedWeights`` keeps the loader's result (Hugging Face-named tensors, RoPE rows restored,
 in the engine's dtype) as one safetensors file per (checkpoint sum, dtype, format version) under
-``<cache>/prepared/``; a later start memory-maps it instead. The sum of a file is computed once and
-remembered by (path, size, mtime) in ``digests.json``, so a start never re-hashes an unchanged file.
+``<cache>/prepared/``; a later start memory-maps it instead. Other prepared forms are entries under a
+tag instead of a dtype (``load_tagged`` / ``store_tagged``: the FBGEMM-packed weights of
+``loader.packed_weights``, which the engine's default CPU path loads). The sum of a file is computed
+once and remembered by (path, size, mtime) in ``digests.json``, so a start never re-hashes an
+unchanged file. Entries are written tensor by tensor (``write_safetensors``), never copied whole in memory.
 
 Writes go to a temporary file that is renamed into place, so a crash or a full disk leaves no partial
 entry; a corrupt entry is deleted and rebuilt; when free space would fall under a margin the entry is
@@ -69,6 +72,11 @@ def map_safetensors(path: Path) -> dict[str, torch.Tensor]:
     fp32, on top of the model it is loaded into); these views cost nothing until read, and the pages
     they read belong to the page cache. Raises ValueError for a truncated or malformed file.
     """
+    return map_safetensors_with_metadata(path)[0]
+
+
+def map_safetensors_with_metadata(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``map_safetensors`` plus the file's ``__metadata__`` (string to string)."""
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)
@@ -97,7 +105,35 @@ def map_safetensors(path: Path) -> dict[str, torch.Tensor]:
                 else torch.empty(0, dtype=dtype)
             )
         state[name] = t.view(info["shape"])
-    return state
+    return state, dict(header.get("__metadata__") or {})
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write ``tensors`` as a safetensors file, streaming each tensor's bytes (no second copy in memory,
+    as ``safetensors.torch.save_file`` makes). Wider elements come first, so every tensor starts at a
+    multiple of its element size."""
+    names = {v: k for k, v in _DTYPES.items()}
+    order = sorted(tensors, key=lambda k: -tensors[k].element_size())
+    header: dict = {"__metadata__": metadata}
+    offset = 0
+    for k in order:
+        t = tensors[k]
+        nbytes = t.numel() * t.element_size()
+        header[k] = {
+            "dtype": names[t.dtype],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
+        offset += nbytes
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for k in order:
+            t = tensors[k].contiguous()
+            if t.numel():
+                f.write(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
 
 
 class FileDigests:
@@ -137,7 +173,13 @@ class FileDigests:
 
 
 class PreparedWeights:
-    """The on-disk cache of loaded state dicts (see module docstring)."""
+    """The on-disk cache of loaded state dicts (see module docstring).
+
+    An entry is named by the checkpoint's sum and a tag: the dtype of a plain state dict
+    (``load`` / ``store``), or any string naming another prepared form (``load_tagged`` /
+    ``store_tagged``, e.g. the FBGEMM-packed weights of ``layers.packed_fp16``, with their layouts in
+    the entry's metadata).
+    """
 
     def __init__(self, root: Path | None = None, enabled: bool | None = None) -> None:
         self.root = Path(root) if root is not None else cache_root()
@@ -146,41 +188,62 @@ class PreparedWeights:
         self.enabled = enabled
         self.digests = FileDigests(self.root / "digests.json")
 
-    def entry_path(self, checkpoint: Path, dtype: torch.dtype) -> Path:
-        """Where the entry of ``checkpoint`` in ``dtype`` lives (hashes the file if not yet known)."""
+    def entry_path(self, checkpoint: Path, dtype: torch.dtype | str) -> Path:
+        """Where the entry of ``checkpoint`` in ``dtype`` (or under a tag) lives (hashes the file if new)."""
         digest = self.digests.sha256(checkpoint)
-        name = str(dtype).removeprefix("torch.")
+        name = dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
         return self.root / "prepared" / f"{digest[:32]}-{name}-v{FORMAT_VERSION}.safetensors"
 
-    def load(self, checkpoint: Path, dtype: torch.dtype) -> dict[str, torch.Tensor] | None:
-        """The cached state dict of ``checkpoint`` in ``dtype`` (memory-mapped), or None."""
+    def drop(self, path: Path, why: str) -> None:
+        """Delete an entry that cannot be used, saying why (the next start rebuilds it)."""
+        logger.warning("prepared-weights entry %s is %s; rebuilding it", path, why)
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+    def load_tagged(
+        self, checkpoint: Path, tag: str
+    ) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
+        """(memory-mapped tensors, metadata) of the entry ``tag`` of ``checkpoint``, or None."""
         if not self.enabled:
             return None
-        path = self.entry_path(checkpoint, dtype)
+        path = self.entry_path(checkpoint, tag)
         if not path.exists():
             return None
         try:
-            state = map_safetensors(path)
+            return map_safetensors_with_metadata(path)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            logger.warning("prepared-weights entry %s is unreadable (%s); rebuilding it", path, exc)
-            with contextlib.suppress(OSError):
-                path.unlink()
+            self.drop(path, f"unreadable ({exc})")
             return None
+
+    def load(self, checkpoint: Path, dtype: torch.dtype) -> dict[str, torch.Tensor] | None:
+        """The cached state dict of ``checkpoint`` in ``dtype`` (memory-mapped), or None."""
+        entry = self.load_tagged(checkpoint, str(dtype).removeprefix("torch."))
+        if entry is None:
+            return None
+        state = entry[0]
         if any(t.dtype != dtype for t in state.values() if t.is_floating_point()):
-            logger.warning("prepared-weights entry %s has the wrong dtype; rebuilding it", path)
-            with contextlib.suppress(OSError):
-                path.unlink()
+            self.drop(self.entry_path(checkpoint, dtype), "of the wrong dtype")
             return None
         return state
 
     def store(self, checkpoint: Path, dtype: torch.dtype, state: dict[str, torch.Tensor]) -> Path | None:
         """Write the entry (atomically); returns its path, or None when skipped (disabled, no space, error)."""
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+        return self.store_tagged(checkpoint, str(dtype).removeprefix("torch."), tensors)
+
+    def store_tagged(
+        self,
+        checkpoint: Path,
+        tag: str,
+        tensors: dict[str, torch.Tensor],
+        metadata: dict[str, str] | None = None,
+    ) -> Path | None:
+        """Write ``tensors`` as the entry ``tag`` of ``checkpoint``, atomically (a temporary file renamed
+        into place); returns its path, or None when skipped (disabled, too little free space, an error)."""
         if not self.enabled:
             return None
-        from safetensors.torch import save_file
-
-        path = self.entry_path(checkpoint, dtype)
-        size = sum(t.numel() * t.element_size() for t in state.values())
+        path = self.entry_path(checkpoint, tag)
+        size = sum(t.numel() * t.element_size() for t in tensors.values())
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             free = shutil.disk_usage(path.parent).free
@@ -196,10 +259,8 @@ class PreparedWeights:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             os.close(fd)
             try:
-                tensors = {
-                    k: v.to(dtype).contiguous() if v.is_floating_point() else v for k, v in state.items()
-                }
-                save_file(tensors, tmp, metadata={"source": checkpoint.name, "format": str(FORMAT_VERSION)})
+                meta = {"source": checkpoint.name, "format": str(FORMAT_VERSION), **(metadata or {})}
+                write_safetensors(Path(tmp), tensors, meta)
                 os.replace(tmp, path)
             except BaseException:
                 with contextlib.suppress(OSError):

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from splitsecond.serving.kernels.mixed_precision import is_mixed, plan_for
 from splitsecond.serving.kernels.ops import QuantWeight, kernels_available
 from splitsecond.serving.layers.int4_weight import EXACT_MAX_ERROR, Int4Weight
 from splitsecond.serving.layers.int4_weight import GROUP_SIZE as INT4_GROUP_SIZE
@@ -141,7 +142,8 @@ class CausalLM(nn.Module):
         to 4 bits, Q5_0 / Q6_K / Q8_0 layers stay in the dense dtype).
         "quant" (float32 activations, ``serving.kernels``): every projection, the LM head and the
         embedding table keep the GGUF's own 4-bit / 8-bit codes (``loader.kernel_sources``) at
-        ``precision`` ("source", "int8", "int4"; the head and table always at "source") and the float
+        ``precision`` ("source", "int8", "int4", or "mixed:<target>": per projection, see
+        ``kernels.mixed_precision``; the head and table always at "source") and the float
         weights are freed; without a GGUF or without the kernels, "fp16" where that applies (None with
         ``fallback=False``: nothing changed).
         Packing runs on ``torch.get_num_threads()`` threads (the kernels release the GIL).
@@ -165,6 +167,33 @@ class CausalLM(nn.Module):
             self.lm_head_weight = self.lm_head.weight
         self.weight_packing = mode
         return mode
+
+    def packed_fp16(self) -> dict[str, object]:
+        """After ``pack_weights("fp16")``: the FBGEMM-packed weights, each projection by its module name
+        (``layers.0.self_attn.qkv_proj``), the LM head as ``lm_head``."""
+        if self.weight_packing != "fp16":
+            raise ValueError(f"the model is packed as {self.weight_packing!r}, not 'fp16'")
+        packed = {
+            f"layers.{i}.{name}": m._packed
+            for i, layer in enumerate(self.layers)
+            for name, m in layer.named_modules()
+            if isinstance(m, Linear)
+        }
+        return {**packed, "lm_head": self._packed_head}
+
+    def use_packed_fp16(self, make) -> None:
+        """Take FBGEMM-packed weights made elsewhere instead of packing (a float32 model whose other
+        weights are loaded): ``make(name, bias)`` returns the packed weight of each name of
+        ``packed_fp16``. The float weights of the projections and of an untied head are freed."""
+        for i, layer in enumerate(self.layers):
+            for name, m in layer.named_modules():
+                if isinstance(m, Linear):
+                    m.use_packed(make(f"layers.{i}.{name}", None if m.bias is None else m.bias.data), "fp16")
+        self._packed_head = make("lm_head", None)
+        if not self.config.tie_word_embeddings:
+            self.lm_head.weight = nn.Parameter(torch.empty(0), requires_grad=False)
+            self.lm_head_weight = self.lm_head.weight
+        self.weight_packing = "fp16"
 
     def _int4_copy(self, prefix: str, name: str, linear: Linear, exact_only: bool) -> Int4Weight | None:
         """The 4-bit copy of projection ``prefix + name`` (None where it would not be exact enough)."""
@@ -195,8 +224,16 @@ class CausalLM(nn.Module):
         if not all(sources.has(n) for n in needed):
             logger.info("kernel packing skipped: the checkpoint lacks some 2-D weights")
             return None
+        per_job = [precision] * len(jobs)
+        if is_mixed(precision):  # per projection: the plan of the GGUF's measured sensitivities
+            plan = plan_for(sources.path, precision)
+            per_job = [
+                plan.precision_of(f"layers.{i}.{name}")
+                for i in range(len(self.layers))
+                for name in FUSED_PROJECTIONS
+            ]
         with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
-            quants = list(pool.map(lambda job: sources.weight(job[1], precision), jobs))
+            quants = list(pool.map(lambda job, p: sources.weight(job[1], p), jobs, per_job))
             head = sources.weight([head_name])
             table = head if self.config.tie_word_embeddings else sources.weight(["embed_tokens.weight"])
         for (linear, _), quant in zip(jobs, quants, strict=True):

@@ -33,6 +33,9 @@ def edge(
     ),
     one_way_delay_ms: float = typer.Option(0.0, help="Emulated network delay per message and direction."),
     max_model_len: int = typer.Option(2048, help="Prompt + output tokens per request."),
+    verify_timeout_s: float = typer.Option(
+        30.0, help="Longest wait for the server's verdict on a session's prompt or a round."
+    ),
     free_run_tokens: int = typer.Option(
         4, help="Tokens the server decodes on its own when there is nothing worth drafting (0: never)."
     ),
@@ -79,6 +82,8 @@ def edge(
             plain_fallback=plain_fallback,
             one_way_delay_ms=one_way_delay_ms,
             max_model_len=max_model_len,
+            open_timeout_s=verify_timeout_s,
+            round_timeout_s=verify_timeout_s,
             draft_temperature=draft_temperature,
             free_run_tokens=free_run_tokens,
             num_threads=num_threads,

@@ -1,6 +1,7 @@
 """``splitsecond leaderboard``: run a leaderboard from a TOML config and write its report.
 
-* ``splitsecond leaderboard run CONFIG [--db PATH] [--workers N] [--ray-address ADDR] [--rerun]``
+* ``splitsecond leaderboard run CONFIG [--db PATH] [--workers N] [--ray-address ADDR] [--rerun]
+  [--seeds N] [--max-decisions N]``
 * ``splitsecond leaderboard report [--db PATH] [--out DIR] [--name NAME]``
 
 See :mod:`splitsecond.benchmarks.leaderboard` for the config format and what is computed. ``run``
@@ -42,17 +43,24 @@ def run(
     rerun: bool = typer.Option(False, help="Play every match again, forgetting stored outcomes."),
     retry_failed: bool = typer.Option(False, help="Give matches marked failed another round of attempts."),
     limit: int | None = typer.Option(None, help="Play at most this many matches now (resume later)."),
+    seeds: int | None = typer.Option(
+        None, help="Play only the first N seeds of each env (a smaller run of the same config)."
+    ),
+    max_decisions: int | None = typer.Option(
+        None, help="Stop every match after N decisions in all (a smaller run of the same config)."
+    ),
     report: bool = typer.Option(True, help="Write the report next to the database when the run completes."),
 ) -> None:
     """Play every unfinished match of CONFIG and record it; resumable."""
     from rich.markup import escape
 
     from splitsecond.benchmarks.leaderboard import ConfigError, LiveProgress, load_config, run_leaderboard
+    from splitsecond.benchmarks.leaderboard.config import resize_config
     from splitsecond.benchmarks.leaderboard.runner import default_db_path
 
     console = make_console()
     try:
-        cfg = load_config(config)
+        cfg = resize_config(load_config(config), seeds=seeds, max_decisions=max_decisions)
     except ConfigError as exc:
         console.print(f"[red]config error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None

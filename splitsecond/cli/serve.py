@@ -55,8 +55,9 @@ def serve(
     num_threads: int | None = typer.Option(None, help="torch CPU threads (default: the cores free to it)."),
     precision: str | None = typer.Option(
         None,
-        help="Weights served at: source (the checkpoint's own, default), int8, int4 (CPU kernels) "
-        "or bf16 (16-bit dense weights).",
+        help="Weights served at: source (the checkpoint's own, default), int8, int4 (CPU kernels), "
+        "mixed:<fraction> (sensitive projections at source, the rest int4, until a decode step reads "
+        "that fraction of the source's weight bytes; e.g. mixed:0.8) or bf16 (16-bit dense weights).",
     ),
     kv_swap_policy: str | None = typer.Option(
         None,

@@ -1,10 +1,13 @@
 """Every model of the ladder, for real: our engine against Hugging Face transformers (the HTTP checks are
 in ``server/test_ladder_http_e2e.py``).
 
-The reference is transformers' own modeling code with the GGUF's tensors dequantised by the ``gguf``
-package and named and converted by transformers' GGUF tensor map and processors (q/k rows of llama
-models, Gemma's ``1 + w`` norms); only the config is written here from the file's metadata. Parsing the
-file with transformers' ``GGUFReader`` would add 20 s per model for the 262k-token Gemma vocabulary.
+The reference is transformers' own modeling code; only the config is written here from the file's
+metadata. Its weights are our loader's float32 state dict (memory-mapped from the prepared-weights
+cache: dequantising the 1.5B model again in numpy took 40 s), and
+``test_reference_weights_match_the_gguf_package`` checks them against the ``gguf`` package's
+dequantisation, named and converted by transformers' GGUF tensor map and processors (q/k rows of llama
+models, Gemma's ``1 + w`` norms), on every tensor of the first block and one tensor of each
+quantisation type.
 
 Greedy identity is checked by teacher forcing: our engine generates 32 tokens greedily, then one
 transformers forward pass over prompt + continuation must pick the same token at every step (EOS masked
@@ -28,9 +31,11 @@ import torch
 from splitsecond.serving import LLM, EngineConfig, SamplingParams
 from splitsecond.serving.engine.llm_engine import LLMEngine
 from splitsecond.serving.engine.model_runner import ForwardItem
+from splitsecond.serving.loader.gguf import load_gguf
 from splitsecond.serving.loader.gguf_file import GGUFFile
 from splitsecond.serving.loader.model_loader import load_model
 from splitsecond.serving.loader.registry import resolve_model
+from splitsecond.serving.loader.weight_cache import PreparedWeights
 
 pytestmark = pytest.mark.slow
 
@@ -51,20 +56,15 @@ def _resolve_or_skip(name: str):
         pytest.skip(f"{name} is not installed: {exc}")
 
 
-def hf_reference(path) -> torch.nn.Module:
-    """transformers' model for the GGUF at ``path`` in float32 (see module docstring)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def _hf_model_class(gf: GGUFFile):
+    """transformers' config, model class and GGUF tensor processor for the file's architecture."""
     import transformers
-    from gguf.quants import dequantize
-    from transformers.initialization import no_init_weights
     from transformers.modeling_gguf_pytorch_utils import (
         Gemma2TensorProcessor,
         LlamaTensorProcessor,
         TensorProcessor,
-        get_gguf_hf_weights_map,
     )
 
-    gf = GGUFFile(path)
     m = gf.metadata
     arch = m["general.architecture"]
 
@@ -84,17 +84,17 @@ def hf_reference(path) -> torch.nn.Module:
     )
     if arch == "llama":
         cfg = transformers.LlamaConfig(rope_theta=k("rope.freq_base"), **common)
-        cls = transformers.LlamaForCausalLM
         processor = LlamaTensorProcessor(
             config={
                 "num_attention_heads": cfg.num_attention_heads,
                 "num_key_value_heads": cfg.num_key_value_heads,
             }
         )
-    elif arch == "qwen2":
+        return cfg, transformers.LlamaForCausalLM, processor
+    if arch == "qwen2":
         cfg = transformers.Qwen2Config(rope_theta=k("rope.freq_base"), **common)
-        cls, processor = transformers.Qwen2ForCausalLM, TensorProcessor()
-    elif arch == "gemma3":
+        return cfg, transformers.Qwen2ForCausalLM, TensorProcessor()
+    if arch == "gemma3":
         head_dim = k("attention.key_length")
         cfg = transformers.Gemma3TextConfig(
             head_dim=head_dim,
@@ -103,24 +103,44 @@ def hf_reference(path) -> torch.nn.Module:
             rope_theta=k("rope.freq_base"),
             **common,
         )  # Google's defaults: every 6th layer global, local RoPE base 10000
-        cls, processor = transformers.Gemma3ForCausalLM, Gemma2TensorProcessor()
-    else:
-        raise AssertionError(f"no reference for {arch}")
+        return cfg, transformers.Gemma3ForCausalLM, Gemma2TensorProcessor()
+    raise AssertionError(f"no reference for {arch}")
+
+
+def _float_state(path) -> dict[str, torch.Tensor]:
+    """Our loader's float32 state dict of the file (Hugging Face names without ``model.``)."""
+    _, state, _ = load_gguf(path, torch.float32, PreparedWeights())
+    state.pop("rope_freqs", None)
+    return state
+
+
+def hf_reference(path) -> torch.nn.Module:
+    """transformers' model for the GGUF at ``path`` in float32 (see module docstring)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.initialization import no_init_weights
+
+    cfg, cls, _ = _hf_model_class(GGUFFile(path))
     cfg._attn_implementation = "eager"
     with no_init_weights():
         model = cls(cfg)
-    names = get_gguf_hf_weights_map(model, processor)
-    state = {}
-    for t in gf.tensors:
-        rows = int(np.prod(t.shape[:-1])) if len(t.shape) > 1 else 1
-        w = dequantize(np.asarray(t.data).reshape(rows, -1), t.ggml_type).reshape(t.shape)
-        w = processor.process(w, t.name).weights
-        state[names[t.name]] = torch.from_numpy(np.array(w, dtype=np.float32))
+    state = {k if k == "lm_head.weight" else f"model.{k}": v for k, v in _float_state(path).items()}
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)  # no second copy
     assert not unexpected, unexpected
     assert set(missing) <= {"lm_head.weight"}, missing
     model.tie_weights()
     return model.eval()
+
+
+def _sample_tensors(gf: GGUFFile) -> list:
+    """The tensors whose dequantisation is checked against the ``gguf`` package: every tensor of the first
+    block, the final norm, and the first tensor of each quantisation type not yet among them."""
+    chosen = [t for t in gf.tensors if t.name.startswith("blk.0.") or t.name == "output_norm.weight"]
+    seen = {t.ggml_type for t in chosen}
+    for t in gf.tensors:
+        if t.ggml_type not in seen:
+            chosen.append(t)
+            seen.add(t.ggml_type)
+    return chosen
 
 
 @dataclass
@@ -129,6 +149,7 @@ class LadderRun:
     so the 1.5B model's two fp32 copies are never in memory together), plus transformers' reference."""
 
     name: str
+    path: object
     tokenizer: object
     eos: list[int]
     greedy: list[tuple[list[int], list[int]]]  # (prompt ids, 32 greedy tokens) per prompt
@@ -177,7 +198,7 @@ def ladder(request):
     resolved = _resolve_or_skip(request.param)
     ours = _our_run(request.param)
     gc.collect()
-    run = LadderRun(request.param, *ours, hf=hf_reference(resolved.path))
+    run = LadderRun(request.param, resolved.path, *ours, hf=hf_reference(resolved.path))
     yield run
     run.hf = None
     gc.collect()
@@ -211,3 +232,29 @@ def test_logits_match_transformers(ladder):
             f"{ladder.name}, {label}: max |diff| {diff:.3g} vs logit scale {scale:.3g}"
         )
         assert (mine.argmax(-1) == ref.argmax(-1)).float().mean() > 0.98, f"{ladder.name}, {label}"
+
+
+def test_reference_weights_match_the_gguf_package(ladder):
+    """The reference's weights are our loader's (dequantised once, from the prepared-weights cache); this
+    checks them against the ``gguf`` package's dequantisation and transformers' names and conversions
+    (q/k rows of llama models, Gemma's ``1 + w`` norms) on every tensor of the first block and one
+    tensor of each quantisation type."""
+    from gguf.quants import dequantize
+    from transformers.initialization import no_init_weights
+    from transformers.modeling_gguf_pytorch_utils import get_gguf_hf_weights_map
+
+    gf = GGUFFile(ladder.path)
+    cfg, cls, processor = _hf_model_class(gf)
+    with torch.device("meta"), no_init_weights():
+        names = get_gguf_hf_weights_map(cls(cfg), processor)
+    ours = ladder.hf.state_dict()
+    for t in _sample_tensors(gf):
+        rows = int(np.prod(t.shape[:-1])) if len(t.shape) > 1 else 1
+        ref = dequantize(np.asarray(t.data).reshape(rows, -1), t.ggml_type).reshape(t.shape)
+        ref = torch.from_numpy(np.array(processor.process(ref, t.name).weights, dtype=np.float32))
+        name = names[t.name]
+        assert name in ours, f"{ladder.name}: {t.name} ({name}) missing from the reference"
+        mine = ours[name]
+        assert mine.shape == ref.shape, f"{ladder.name}: {name} {tuple(mine.shape)} vs {tuple(ref.shape)}"
+        diff = (mine - ref).abs().max().item()
+        assert diff <= 1e-6 * max(ref.abs().max().item(), 1.0), f"{ladder.name}: {name} differs by {diff:.3g}"

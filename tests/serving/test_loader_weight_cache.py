@@ -92,3 +92,25 @@ def test_model_loads_identically_from_the_cache(tmp_path, monkeypatch):
     assert list((tmp_path / "cache" / "prepared").glob("*.safetensors"))
     _, cached, _ = load_gguf(path, torch.float32, cache)
     assert set(cached) == set(fresh) and all(torch.equal(cached[k], fresh[k]) for k in fresh)
+
+
+def test_entries_are_standard_safetensors_with_metadata(tmp_path):
+    from safetensors import safe_open
+
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"w")
+    cache = PreparedWeights(tmp_path / "cache", enabled=True)
+    tensors = {
+        "half": torch.randn(3, 5).half(),
+        "float": torch.randn(7),
+        "bf16": torch.randn(2, 2).bfloat16(),
+        "empty": torch.zeros(0),
+        "bytes": torch.arange(5, dtype=torch.uint8),
+    }
+    path = cache.store_tagged(f, "mixed", tensors, {"layouts": "[1, 2]"})
+    with safe_open(str(path), "pt") as sf:
+        assert sf.metadata()["layouts"] == "[1, 2]"
+        assert all(torch.equal(sf.get_tensor(k), v) for k, v in tensors.items())
+    back, meta = cache.load_tagged(f, "mixed")
+    assert meta["layouts"] == "[1, 2]" and all(torch.equal(back[k], v) for k, v in tensors.items())
+    assert cache.load_tagged(f, "other") is None

@@ -192,7 +192,8 @@ class EdgeEngine:
 
         if self.config.num_threads is not None:
             torch.set_num_threads(self.config.num_threads)
-        loaded = load_model(arg if kind == "model" and arg else self.config.model, torch.float32, "cpu")
+        source = arg if kind == "model" and arg else self.config.model
+        loaded = load_model(source, torch.float32, "cpu", packing="fp16")  # warm: the cached packed weights
         if tokenizer_fingerprint(loaded.tokenizer) != self.fingerprint:
             raise ValueError(f"draft model {arg!r} does not share the served model's tokenizer")
         if loaded.model.weight_packing is None:

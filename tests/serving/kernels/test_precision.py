@@ -22,8 +22,9 @@ def test_bad_precision_is_refused(bad):
         EngineConfig(precision=bad)
 
 
-def test_mixed_precision_is_reported_as_not_implemented():
-    with pytest.raises(ValueError, match="not implemented"):
+def test_a_mixed_target_in_milliseconds_is_refused():
+    """``mixed:<target>`` is a byte fraction (``test_mixed_precision.py``), not a time."""
+    with pytest.raises(ValueError, match="fraction of the source precision's weight bytes"):
         EngineConfig(precision="mixed:30ms")
 
 

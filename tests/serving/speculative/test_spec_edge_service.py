@@ -170,8 +170,8 @@ class _WrongProposer:
 def test_edge_falls_back_to_plain_decoding_when_drafts_do_not_pay(loaded):
     async def body(engine, service, port):
         tok = engine.tokenizer
-        prompts = [chat(tok, f"Bid {100 + i}.25, ask {100 + i}.27. Order?") for i in range(10)]
-        params = SamplingParams(temperature=0, max_tokens=32)
+        prompts = [chat(tok, f"Bid {100 + i}.25, ask {100 + i}.27. Order?") for i in range(6)]
+        params = SamplingParams(temperature=0, max_tokens=16)
         reference = [await collect(engine.generate(p, params, f"plain-{i}")) for i, p in enumerate(prompts)]
         edge = EdgeEngine(
             EdgeConfig(server=f"127.0.0.1:{port}", probe_every=4), proposer_factory=_WrongProposer

@@ -1,16 +1,19 @@
 """Qwen2.5-Coder-0.5B drafting on the edge for a Qwen2.5-Coder-1.5B verifier (one 151,936-token
-vocabulary): greedy output identical to plain decoding in float32, drafts from the model and the suffix
-source. Short on purpose (two prompts, a few tokens): the 1.5B decodes at a few tokens per second here."""
+vocabulary): greedy output identical to plain decoding (float32 activations), drafts from the model and
+the suffix source. Short on purpose (two prompts, a few tokens). The verifier serves the checkpoint's own
+4/8-bit weights through the CPU kernels where they are built (``weight_packing="quant"``: it loads in a
+third of the time of the float32 weights and decodes faster); losslessness is against the same engine's
+plain decoding, whatever its weights."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-import torch
 
 from splitsecond.serving import AsyncEngine, EngineConfig, SamplingParams
-from splitsecond.serving.loader.model_loader import load_model
+from splitsecond.serving.kernels.ops import kernels_available
+from splitsecond.serving.loader.model_loader import load_tokenizer
 from splitsecond.serving.server.launcher import find_free_port
 from splitsecond.serving.speculative.edge.config import EdgeConfig
 from splitsecond.serving.speculative.edge.engine import EdgeEngine
@@ -25,26 +28,28 @@ PROMPTS = (
 )
 
 
-def _load_or_skip(name: str):
+def _installed_or_skip(name: str) -> None:
     from splitsecond.serving.loader.registry import resolve_model
 
     try:
         resolve_model(name)
     except FileNotFoundError as exc:  # the ladder's packages are installed by scripts/setup.sh / test.sh
         pytest.skip(f"{name} is not installed: {exc}")
-    return load_model(name, torch.float32, "cpu")
 
 
 def test_qwen_05b_drafts_for_the_15b_losslessly():
-    loaded = _load_or_skip(TARGET)
-    _load_or_skip(DRAFT)  # installed (the edge loads it itself)
-    tok = loaded.tokenizer
+    _installed_or_skip(TARGET)
+    _installed_or_skip(DRAFT)  # the edge loads it itself
+    tok = load_tokenizer(TARGET)
     prompts = [tok.apply_chat_template([{"role": "user", "content": p}]) for p in PROMPTS]
     params = SamplingParams(temperature=0, max_tokens=6)
 
     async def main():
+        packing = "quant" if kernels_available() else "auto"
         engine = AsyncEngine(
-            EngineConfig(dtype="float32", num_kv_blocks=64, max_model_len=512), loaded=loaded
+            EngineConfig(
+                model=TARGET, dtype="float32", weight_packing=packing, num_kv_blocks=64, max_model_len=512
+            )
         )
         await engine.start()
         service = VerifierService(engine, VerifierConfig(port=find_free_port()))

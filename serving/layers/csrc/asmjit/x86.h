@@ -1,0 +1,3 @@
+// See core.h: a stand-in for asmjit's header.
+#pragma once
+#include "core.h"

@@ -452,13 +452,38 @@ SS_AVX2 inline void rows_avx2(const T* const* q, const float* const* sc, int64_t
 
 // ---- float32 activations: each weight's float value (exactly ggml's: scale * q, then + offset) times x
 // in float32, nothing rounded on the activation side. A accumulators per activation row.
+// The steps both float tiles share: NR rows of A accumulators zeroed, then ``acc[i] += w[k] * x`` over the
+// 32 activations of row r0 + i from column ``col``, then each row's accumulators summed into ``outs``.
+template <int NR, int A>
+SS_AVX2 inline void zero_rows_avx2(__m256 (&acc)[NR][A]) {
+  for (int i = 0; i < NR; ++i)
+    for (int a = 0; a < A; ++a) acc[i][a] = _mm256_setzero_ps();
+}
+
+template <int NR, int A>
+SS_AVX2 inline void fma_rows_avx2(__m256 (&acc)[NR][A], const __m256 (&w)[4], const float* x, int64_t K, int64_t r0,
+                                  int64_t col) {
+  for (int i = 0; i < NR; ++i) {
+    const float* xr = x + (r0 + i) * K + col;
+    for (int k = 0; k < 4; ++k) acc[i][k % A] = _mm256_fmadd_ps(w[k], _mm256_loadu_ps(xr + 8 * k), acc[i][k % A]);
+  }
+}
+
+template <int NR, int A>
+SS_AVX2 inline void reduce_rows_avx2(__m256 (&acc)[NR][A], float* outs) {
+  for (int i = 0; i < NR; ++i) {
+    __m256 t = acc[i][0];
+    for (int a = 1; a < A; ++a) t = _mm256_add_ps(t, acc[i][a]);
+    outs[i] = hsum_ps(t);
+  }
+}
+
 template <int NR, int A>
 SS_AVX2 inline void q4f_tile_avx2(const uint8_t* q, const float* sc, const float* of, int64_t G, const float* x,
                                   int64_t K, int64_t r0, float* outs) {
   const __m128i m4 = _mm_set1_epi8(0x0F);
   __m256 acc[NR][A];
-  for (int i = 0; i < NR; ++i)
-    for (int a = 0; a < A; ++a) acc[i][a] = _mm256_setzero_ps();
+  zero_rows_avx2(acc);
   for (int64_t g = 0; g < G; ++g) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + g * 16));
     const __m128i lo = _mm_and_si128(b, m4), hi = _mm_and_si128(_mm_srli_epi16(b, 4), m4);
@@ -468,24 +493,16 @@ SS_AVX2 inline void q4f_tile_avx2(const uint8_t* q, const float* sc, const float
     w[1] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8))), s), o);
     w[2] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)), s), o);
     w[3] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))), s), o);
-    for (int i = 0; i < NR; ++i) {
-      const float* xr = x + (r0 + i) * K + g * QK;
-      for (int k = 0; k < 4; ++k) acc[i][k % A] = _mm256_fmadd_ps(w[k], _mm256_loadu_ps(xr + 8 * k), acc[i][k % A]);
-    }
+    fma_rows_avx2(acc, w, x, K, r0, g * QK);
   }
-  for (int i = 0; i < NR; ++i) {
-    __m256 t = acc[i][0];
-    for (int a = 1; a < A; ++a) t = _mm256_add_ps(t, acc[i][a]);
-    outs[i] = hsum_ps(t);
-  }
+  reduce_rows_avx2(acc, outs);
 }
 
 template <int NR, int A>
 SS_AVX2 inline void q8f_tile_avx2(const int8_t* q, const float* sc, int64_t G, const float* x, int64_t K,
                                   int64_t r0, float* outs) {
   __m256 acc[NR][A];
-  for (int i = 0; i < NR; ++i)
-    for (int a = 0; a < A; ++a) acc[i][a] = _mm256_setzero_ps();
+  zero_rows_avx2(acc);
   for (int64_t g = 0; g < G; ++g) {
     const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + g * QK));
     const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + g * QK + 16));
@@ -495,16 +512,9 @@ SS_AVX2 inline void q8f_tile_avx2(const int8_t* q, const float* sc, int64_t G, c
     w[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b0, 8))), s0);
     w[2] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b1)), s1);
     w[3] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b1, 8))), s1);
-    for (int i = 0; i < NR; ++i) {
-      const float* xr = x + (r0 + i) * K + g * QK;
-      for (int k = 0; k < 4; ++k) acc[i][k % A] = _mm256_fmadd_ps(w[k], _mm256_loadu_ps(xr + 8 * k), acc[i][k % A]);
-    }
+    fma_rows_avx2(acc, w, x, K, r0, g * QK);
   }
-  for (int i = 0; i < NR; ++i) {
-    __m256 t = acc[i][0];
-    for (int a = 1; a < A; ++a) t = _mm256_add_ps(t, acc[i][a]);
-    outs[i] = hsum_ps(t);
-  }
+  reduce_rows_avx2(acc, outs);
 }
 
 bool cpu_has_avx2() {
